@@ -1,0 +1,150 @@
+"""Test fixtures. The suite runs on SQLite by default and on PostgreSQL when
+``WALLET_TEST_DATABASE_URL`` is set (CI runs both). The schema is always built by the
+migrations, never by ``create_all``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine
+from sqlalchemy import create_engine
+from sqlalchemy import text
+
+from wallet_service import create_app
+from wallet_service.db import Base
+from wallet_service.migrate import upgrade
+
+PG_URL = os.environ.get("WALLET_TEST_DATABASE_URL")
+
+
+def is_postgres() -> bool:
+    return bool(PG_URL)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    if PG_URL:
+        engine = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        return PG_URL
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def app_config(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return {
+        "DATABASE_URL": database_url,
+        "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
+        "SECRET_KEY": "test-secret-key",
+        "PUBLIC_URL": "https://wallet.example.test",
+        "DB_POOL_SIZE": "20",
+    }
+
+
+@pytest.fixture(scope="session")
+def app(app_config: dict[str, Any]) -> Iterator[Flask]:
+    app = create_app(app_config)
+    app.config["TESTING"] = True
+    upgrade(app.extensions["wallet"].engine)
+    yield app
+    app.extensions["wallet"].engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def engine(app: Flask) -> Engine:
+    engine: Engine = app.extensions["wallet"].engine
+    return engine
+
+
+@pytest.fixture(autouse=True)
+def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test that touches the database starts from empty tables."""
+    if "app" not in request.fixturenames:
+        yield
+        return
+    engine: Engine = request.getfixturevalue("engine")
+    yield
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Any]:
+    with app.extensions["wallet"].sessionmaker() as s:
+        yield s
+
+
+class Api:
+    """A merchant's view of the API: every call carries its key."""
+
+    def __init__(self, client: FlaskClient, key: str, merchant_id: int) -> None:
+        self.client = client
+        self.key = key
+        self.merchant_id = merchant_id
+
+    def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}", **(extra or {})}
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.client.get("/api/v1" + path, headers=self._headers(kw.pop("headers", None)), **kw)
+
+    def post(self, path: str, json: Any = None, **kw: Any) -> Any:
+        return self.client.post("/api/v1" + path, json=json,
+                                headers=self._headers(kw.pop("headers", None)), **kw)
+
+    def patch(self, path: str, json: Any = None, **kw: Any) -> Any:
+        return self.client.patch("/api/v1" + path, json=json,
+                                 headers=self._headers(kw.pop("headers", None)), **kw)
+
+    def delete(self, path: str, **kw: Any) -> Any:
+        return self.client.delete("/api/v1" + path, headers=self._headers(kw.pop("headers", None)), **kw)
+
+    def program(self, **fields: Any) -> dict[str, Any]:
+        r = self.post("/programs", {"name": "Coffee", "kind": "points", **fields})
+        assert r.status_code == 201, r.json
+        return r.json  # type: ignore[no-any-return]
+
+    def member(self, program_id: int, **fields: Any) -> dict[str, Any]:
+        body = {"name": "Anna", "phone": "+7 912 345-67-89", **fields}
+        r = self.post(f"/programs/{program_id}/members", body)
+        assert r.status_code == 201, r.json
+        return r.json  # type: ignore[no-any-return]
+
+
+def make_merchant(app: Flask, name: str = "Merchant") -> tuple[int, str]:
+    from wallet_service.services.merchants import create_merchant
+
+    with app.extensions["wallet"].sessionmaker() as s:
+        merchant, _key, raw = create_merchant(s, name)
+        s.commit()
+        return merchant.id, raw
+
+
+@pytest.fixture
+def api(app: Flask, client: FlaskClient) -> Api:
+    merchant_id, key = make_merchant(app, "Coffee Shop")
+    return Api(client, key, merchant_id)
+
+
+@pytest.fixture
+def other_api(app: Flask, client: FlaskClient) -> Api:
+    merchant_id, key = make_merchant(app, "Bakery")
+    return Api(client, key, merchant_id)

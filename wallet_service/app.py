@@ -1,0 +1,82 @@
+"""The application factory: the one place where configuration, database and blueprints meet."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+from flask import Response
+from flask import jsonify
+from flask import request
+from sqlalchemy import Engine
+from sqlalchemy import text
+from sqlalchemy.orm import sessionmaker
+from werkzeug.exceptions import HTTPException
+
+from . import web
+from .config import Settings
+from .config import load_settings
+from .db import make_engine
+from .db import make_sessionmaker
+from .web.problems import from_http_exception
+from .web.problems import from_unexpected
+
+
+@dataclass
+class WalletState:
+    settings: Settings
+    engine: Engine
+    sessionmaker: sessionmaker[Any]
+    openapi: dict[str, Any] | None = None
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from ``WALLET_*`` variables, then ``config`` (setting names without the
+    prefix, e.g. ``{"DATABASE_URL": ...}``).
+
+    :raises ConfigurationError: a setting is missing or wrong; the message names it.
+    """
+    settings = load_settings(config)
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = Flask(__name__, instance_path=str(settings.instance_path))
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    app.extensions["wallet"] = WalletState(settings, engine, make_sessionmaker(engine))
+
+    web.init_app(app)
+    from .web import api
+
+    app.register_blueprint(api.bp)
+    _register_app_handlers(app)
+    return app
+
+
+def _register_app_handlers(app: Flask) -> None:
+    @app.get("/healthz")
+    def healthz() -> Any:
+        """Liveness and database reachability, for load balancers and process managers."""
+        try:
+            with app.extensions["wallet"].engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:
+            return jsonify(status="unavailable", database="unreachable"), 503
+        return jsonify(status="ok", database="ok")
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Any:
+        # Routing errors (unknown path, wrong method, body too large) under the API are JSON.
+        if request.path.startswith("/api/"):
+            return from_http_exception(exc)
+        return exc
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        return from_unexpected(exc)

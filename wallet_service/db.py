@@ -1,0 +1,116 @@
+"""Engine, session factory and the declarative base shared by every model."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any
+
+from sqlalchemy import BigInteger
+from sqlalchemy import DateTime
+from sqlalchemy import Dialect
+from sqlalchemy import Engine
+from sqlalchemy import MetaData
+from sqlalchemy import create_engine
+from sqlalchemy import event
+from sqlalchemy import types
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import sessionmaker
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(types.TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC datetime on every database.
+
+    PostgreSQL keeps ``timestamptz``; SQLite has no time zones, so values are stored as naive UTC
+    and come back aware, which keeps comparisons and JSON output identical on both.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+# SQLite only auto-increments INTEGER PRIMARY KEY, so big ids are BIGINT elsewhere only.
+BigId = BigInteger().with_variant(types.Integer(), "sqlite")
+
+bigint_pk = Annotated[int, mapped_column(BigId, primary_key=True, autoincrement=True)]
+created_at = Annotated[dt.datetime, mapped_column(UTCDateTime, default=utcnow, nullable=False)]
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dt.datetime: UTCDateTime}
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """Create the engine for ``url`` with the per-database settings the service relies on."""
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        isolation_level="READ COMMITTED",
+    )
+
+
+def _sqlite_engine(url: str) -> Engine:
+    """SQLite tuned for a small server: WAL, a busy timeout and write-ahead locking.
+
+    pysqlite opens transactions lazily and only upgrades to a write lock at the first write,
+    which makes concurrent read-modify-write transactions fail with "database is locked"
+    instead of waiting. Every transaction therefore starts with ``BEGIN IMMEDIATE``: writers
+    queue on the busy timeout, readers in WAL mode are never blocked.
+    """
+    path = url.split("///", 1)[1] if "///" in url else ""
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Any]:
+    return sessionmaker(bind=engine, expire_on_commit=False)

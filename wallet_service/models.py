@@ -1,0 +1,142 @@
+"""The data model. Plain SQLAlchemy 2.0 models; nothing here knows about Flask.
+
+Money is stored as integer minor units (kopecks, cents) so both databases keep it exact.
+Program-kind specifics (earning rule, tiers; later stamps, cashback) live in ``rules``, a JSON
+document validated by the schema of the program's ``kind``, so a new kind needs no new table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON
+from sqlalchemy import BigInteger
+from sqlalchemy import Date
+from sqlalchemy import ForeignKey
+from sqlalchemy import Index
+from sqlalchemy import Integer
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy import UniqueConstraint
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import relationship
+
+from .db import Base
+from .db import BigId
+from .db import UTCDateTime
+from .db import bigint_pk
+from .db import created_at
+from .db import utcnow
+
+
+class Merchant(Base):
+    __tablename__ = "merchants"
+
+    id: Mapped[bigint_pk]
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[created_at]
+
+
+class ApiKey(Base):
+    """A merchant's API key. Only a SHA-256 hash of the key is stored; it is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[bigint_pk]
+    merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[created_at]
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class LoyaltyProgram(Base):
+    __tablename__ = "loyalty_programs"
+
+    id: Mapped[bigint_pk]
+    merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    currency: Mapped[str] = mapped_column(String(3))
+    languages: Mapped[list[str]] = mapped_column(JSON)
+    template: Mapped[str] = mapped_column(String(40))
+    design: Mapped[dict[str, Any]] = mapped_column(JSON)
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[created_at]
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Member(Base):
+    __tablename__ = "members"
+    __table_args__ = (
+        UniqueConstraint("program_id", "phone"),
+        UniqueConstraint("program_id", "external_id"),
+    )
+
+    id: Mapped[bigint_pk]
+    merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id"), index=True)
+    program_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_programs.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(20), index=True)
+    email: Mapped[str | None] = mapped_column(String(254))
+    birthday: Mapped[dt.date | None] = mapped_column(Date)
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    consent_text: Mapped[str | None] = mapped_column(Text)
+    consent_at: Mapped[dt.datetime | None]
+    created_at: Mapped[created_at]
+
+    card: Mapped[LoyaltyCard] = relationship(back_populates="member", uselist=False)
+
+
+class LoyaltyCard(Base):
+    """One member's card in one program: what the Apple pass and the Google object show.
+
+    ``version`` grows with every change a customer can see; ``authentication_token`` is set
+    once and never changes (devices keep it for the life of the pass).
+    """
+
+    __tablename__ = "loyalty_cards"
+
+    id: Mapped[bigint_pk]
+    merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id"), index=True)
+    program_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_programs.id"))
+    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"), unique=True)
+    serial_number: Mapped[str] = mapped_column(String(32), unique=True)
+    authentication_token: Mapped[str] = mapped_column(String(64))
+    download_token: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(10), default="active")
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    lifetime_points: Mapped[int] = mapped_column(BigInteger, default=0)
+    lifetime_spend_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    tier: Mapped[str | None] = mapped_column(String(60))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[created_at]
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    member: Mapped[Member] = relationship(back_populates="card")
+
+
+class LedgerTransaction(Base):
+    """An immutable balance change. ``points`` is signed: earn > 0, redeem < 0."""
+
+    __tablename__ = "ledger_transactions"
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "idempotency_key"),
+        Index("ix_ledger_transactions_card_id_id", "card_id", "id"),
+    )
+
+    id: Mapped[bigint_pk]
+    merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id"))
+    card_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_cards.id"))
+    type: Mapped[str] = mapped_column(String(10))
+    points: Mapped[int] = mapped_column(BigInteger)
+    amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    balance_after: Mapped[int] = mapped_column(BigInteger)
+    tier_after: Mapped[str | None] = mapped_column(String(60))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[created_at]

@@ -1,0 +1,165 @@
+"""Members and their cards: enrollment and lookup."""
+
+from __future__ import annotations
+
+import secrets
+
+import phonenumbers
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import joinedload
+
+from ..db import utcnow
+from ..errors import InvalidInput
+from ..errors import ResourceConflict
+from ..errors import ResourceNotFound
+from ..models import LoyaltyCard
+from ..models import Member
+from ..schemas import MemberCreate
+from .programs import get_program
+from .tiers import tier_for
+
+
+def normalize_phone(raw: str, default_region: str) -> str:
+    """The number in E.164 form (``+79123456789``).
+
+    :raises InvalidInput: not a possible, valid phone number.
+    """
+    try:
+        parsed = phonenumbers.parse(raw, default_region)
+    except phonenumbers.NumberParseException:
+        raise InvalidInput(f"phone: {raw!r} is not a phone number", field="phone") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidInput(f"phone: {raw!r} is not a valid phone number", field="phone")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def luhn_digit(digits: str) -> str:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return str((10 - total % 10) % 10)
+
+
+def new_card_number() -> str:
+    """13 digits, the last a Luhn check digit: short enough for any barcode and a keypad."""
+    body = str(secrets.randbelow(9 * 10**11) + 10**11)
+    return body + luhn_digit(body)
+
+
+def enroll_member(
+    session: Session, merchant_id: int, program_id: int, data: MemberCreate, *, default_region: str
+) -> Member:
+    """Create a member and their card.
+
+    :raises ResourceNotFound: the program is missing or another merchant's.
+    :raises InvalidInput: the phone number is not valid.
+    :raises ResourceConflict: the phone or external id is already enrolled in the program.
+    """
+    program = get_program(session, merchant_id, program_id)
+    phone = normalize_phone(data.phone, default_region)
+    for field, value in (("phone", phone), ("external_id", data.external_id)):
+        if value is not None and session.scalar(
+            select(Member.id).where(
+                Member.program_id == program.id, getattr(Member, field) == value
+            )
+        ):
+            raise ResourceConflict(
+                f"{field}: a member with this {field.replace('_', ' ')} is already enrolled",
+                field=field,
+            )
+    now = utcnow()
+    member = Member(
+        merchant_id=merchant_id,
+        program_id=program.id,
+        name=data.name,
+        phone=phone,
+        email=data.email,
+        birthday=data.birthday,
+        external_id=data.external_id,
+        consent_text=data.consent_text,
+        consent_at=now if data.consent_text else None,
+        created_at=now,
+    )
+    for attempt in range(5):
+        card = LoyaltyCard(
+            merchant_id=merchant_id,
+            program_id=program.id,
+            serial_number=new_card_number(),
+            authentication_token=secrets.token_urlsafe(24),
+            download_token=secrets.token_urlsafe(24),
+            tier=tier_for(program, lifetime_points=0, lifetime_spend_minor=0),
+            balance=0,
+            lifetime_points=0,
+            lifetime_spend_minor=0,
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        member.card = card
+        try:
+            with session.begin_nested():
+                session.add(member)
+                session.flush()
+            return member
+        except IntegrityError:
+            # A concurrent enrollment of the same phone, or (rarely) a serial collision.
+            if session.scalar(
+                select(Member.id).where(Member.program_id == program.id, Member.phone == phone)
+            ):
+                raise ResourceConflict(
+                    "phone: a member with this phone is already enrolled", field="phone"
+                ) from None
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def get_member(session: Session, merchant_id: int, member_id: int) -> Member:
+    """:raises ResourceNotFound: missing, or another merchant's."""
+    member = session.scalar(
+        select(Member)
+        .options(joinedload(Member.card))
+        .where(Member.id == member_id, Member.merchant_id == merchant_id)
+    )
+    if member is None:
+        raise ResourceNotFound(f"member {member_id} not found", field="member_id")
+    return member
+
+
+def find_members(
+    session: Session,
+    merchant_id: int,
+    *,
+    barcode: str | None = None,
+    phone: str | None = None,
+    program_id: int | None = None,
+    default_region: str,
+    limit: int = 50,
+    after_id: int | None = None,
+) -> list[Member]:
+    """Members of this merchant matching every filter given, oldest first."""
+    query = (
+        select(Member)
+        .join(LoyaltyCard, LoyaltyCard.member_id == Member.id)
+        .options(joinedload(Member.card))
+        .where(Member.merchant_id == merchant_id)
+        .order_by(Member.id)
+        .limit(limit)
+    )
+    if barcode is not None:
+        query = query.where(LoyaltyCard.serial_number == "".join(barcode.split()))
+    if phone is not None:
+        query = query.where(Member.phone == normalize_phone(phone, default_region))
+    if program_id is not None:
+        get_program(session, merchant_id, program_id)
+        query = query.where(Member.program_id == program_id)
+    if after_id is not None:
+        query = query.where(Member.id > after_id)
+    return list(session.scalars(query).unique())

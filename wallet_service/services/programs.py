@@ -1,0 +1,120 @@
+"""Loyalty programs: create, read, change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..errors import ResourceNotFound
+from ..models import LoyaltyProgram
+from ..schemas import EarningRule
+from ..schemas import ProgramCreate
+from ..schemas import ProgramOut
+from ..schemas import ProgramUpdate
+from ..schemas import Tier
+from ..validation import raise_for
+
+
+def create_program(session: Session, merchant_id: int, data: ProgramCreate) -> LoyaltyProgram:
+    program = LoyaltyProgram(merchant_id=merchant_id, **_columns(data))
+    session.add(program)
+    session.flush()
+    return program
+
+
+def get_program(session: Session, merchant_id: int, program_id: int) -> LoyaltyProgram:
+    """:raises ResourceNotFound: missing, or another merchant's."""
+    program = session.scalar(
+        select(LoyaltyProgram).where(
+            LoyaltyProgram.id == program_id, LoyaltyProgram.merchant_id == merchant_id
+        )
+    )
+    if program is None:
+        raise ResourceNotFound(f"program {program_id} not found", field="program_id")
+    return program
+
+
+def list_programs(session: Session, merchant_id: int) -> list[LoyaltyProgram]:
+    return list(
+        session.scalars(
+            select(LoyaltyProgram)
+            .where(LoyaltyProgram.merchant_id == merchant_id)
+            .order_by(LoyaltyProgram.id)
+        )
+    )
+
+
+def update_program(
+    session: Session, merchant_id: int, program_id: int, patch: ProgramUpdate
+) -> LoyaltyProgram:
+    """Apply ``patch`` and re-validate the whole program, so rules that span fields
+    (tier thresholds against the tier basis, decimals against the currency) still hold.
+
+    :raises ResourceNotFound: missing, or another merchant's.
+    :raises ValidationFailed: the merged program breaks a rule.
+    """
+    program = get_program(session, merchant_id, program_id)
+    merged = program_create_view(program).model_dump()
+    merged.update(patch.model_dump(exclude_unset=True, exclude_none=True))
+    try:
+        data = ProgramCreate.model_validate(merged)
+    except ValidationError as exc:
+        raise_for(exc)
+    for name, value in _columns(data).items():
+        if getattr(program, name) != value:
+            setattr(program, name, value)
+    session.flush()
+    return program
+
+
+def program_create_view(program: LoyaltyProgram) -> ProgramCreate:
+    """The program as the input model that would create it."""
+    return ProgramCreate.model_validate(
+        {
+            "name": program.name,
+            "kind": program.kind,
+            "currency": program.currency,
+            "languages": program.languages,
+            "template": program.template,
+            "design": program.design,
+            **program.rules,
+        }
+    )
+
+
+def program_out(program: LoyaltyProgram) -> ProgramOut:
+    view = program_create_view(program)
+    return ProgramOut(
+        id=program.id,
+        created_at=program.created_at,
+        updated_at=program.updated_at,
+        **view.model_dump(),
+    )
+
+
+def earning_rule(program: LoyaltyProgram) -> EarningRule:
+    return EarningRule.model_validate(program.rules["earning"])
+
+
+def tiers(program: LoyaltyProgram) -> list[Tier]:
+    return [Tier.model_validate(t) for t in program.rules.get("tiers", [])]
+
+
+def _columns(data: ProgramCreate) -> dict[str, Any]:
+    dumped = data.model_dump(mode="json")
+    return {
+        "name": data.name,
+        "kind": data.kind,
+        "currency": data.currency,
+        "languages": list(data.languages),
+        "template": data.template,
+        "design": dumped["design"],
+        "rules": {
+            "earning": dumped["earning"],
+            "tier_basis": data.tier_basis,
+            "tiers": dumped["tiers"],
+        },
+    }

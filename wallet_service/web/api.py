@@ -1,0 +1,327 @@
+"""The merchant REST API under ``/api/v1``: JSON in and out, ``Authorization: Bearer``."""
+
+from __future__ import annotations
+
+import functools
+import hmac
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+from flask import Response
+from flask import g
+from flask import render_template
+from flask import request
+from sqlalchemy import select
+from pydantic import Field
+from werkzeug.exceptions import HTTPException
+
+from .. import schemas as s
+from ..errors import AuthenticationFailed
+from ..errors import InvalidInput
+from ..errors import WalletError
+from ..models import LedgerTransaction
+from ..models import LoyaltyCard
+from ..models import LoyaltyProgram
+from ..models import Member
+from ..services import ledger
+from ..services import members
+from ..services import merchants
+from ..services import programs
+from ..services.tiers import from_minor
+from . import get_session
+from . import wallet
+from .links import member_links
+from .openapi import build_document
+from .problems import from_http_exception
+from .problems import from_wallet_error
+from .routing import ApiBlueprint
+
+PREFIX = "/api/v1"
+bp = ApiBlueprint("merchant_api", __name__, url_prefix=PREFIX)
+
+
+@bp.errorhandler(WalletError)
+def _wallet_error(exc: WalletError) -> Response:
+    return from_wallet_error(exc)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Response:
+    return from_http_exception(exc)
+
+
+def require_api_key(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Authenticate ``Authorization: Bearer <key>`` and set ``g.merchant_id``."""
+
+    @functools.wraps(view)
+    def wrapper(**kwargs: Any) -> Any:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        token = token.strip()
+        if not hmac.compare_digest(scheme.lower().encode(), b"bearer") or not token:
+            raise AuthenticationFailed("send the API key as 'Authorization: Bearer <key>'")
+        g.merchant_id, g.api_key_id = merchants.authenticate(get_session(), token)
+        return view(**kwargs)
+
+    return wrapper
+
+
+bp.auth_decorator = require_api_key
+
+
+def _merchant() -> int:
+    merchant_id: int = g.merchant_id
+    return merchant_id
+
+
+# --- programs ---------------------------------------------------------------------------
+
+
+@bp.operation("/programs", "POST", summary="Create a loyalty program", body=s.ProgramCreate,
+              response=s.ProgramOut, status=HTTPStatus.CREATED, tags=("programs",))
+def create_program(body: s.ProgramCreate) -> s.ProgramOut:
+    """Only `name` and `kind` are required; everything else has defaults (10 points per
+    100 RUB, Russian and English, the `points` template)."""
+    session = get_session()
+    program = programs.create_program(session, _merchant(), body)
+    session.commit()
+    return programs.program_out(program)
+
+
+@bp.operation("/programs", "GET", summary="List programs", response=s.ProgramList,
+              tags=("programs",))
+def list_programs() -> s.ProgramList:
+    items = programs.list_programs(get_session(), _merchant())
+    return s.ProgramList(items=[programs.program_out(p) for p in items])
+
+
+@bp.operation("/programs/<int:program_id>", "GET", summary="Get a program",
+              response=s.ProgramOut, errors=(404,), tags=("programs",))
+def get_program(program_id: int) -> s.ProgramOut:
+    return programs.program_out(programs.get_program(get_session(), _merchant(), program_id))
+
+
+@bp.operation("/programs/<int:program_id>", "PATCH", summary="Change a program",
+              body=s.ProgramUpdate, response=s.ProgramOut, errors=(404,), tags=("programs",))
+def update_program(program_id: int, body: s.ProgramUpdate) -> s.ProgramOut:
+    """Fields left out keep their value; the merged program is validated as a whole."""
+    session = get_session()
+    program = programs.update_program(session, _merchant(), program_id, body)
+    session.commit()
+    return programs.program_out(program)
+
+
+# --- members ----------------------------------------------------------------------------
+
+
+def member_out(member: Member) -> s.MemberOut:
+    card = member.card
+    settings = wallet().settings
+    program = get_session().get_one(LoyaltyProgram, member.program_id)
+    return s.MemberOut(
+        id=member.id,
+        program_id=member.program_id,
+        name=member.name,
+        phone=member.phone,
+        email=member.email,
+        birthday=member.birthday,
+        external_id=member.external_id,
+        consent=(
+            s.Consent(text=member.consent_text, accepted_at=member.consent_at)
+            if member.consent_text and member.consent_at else None
+        ),
+        serial_number=card.serial_number,
+        card_number=card.serial_number,
+        status=card.status,
+        balance=card.balance,
+        tier=card.tier,
+        lifetime_points=card.lifetime_points,
+        lifetime_spend=from_minor(program.currency, card.lifetime_spend_minor),
+        version=card.version,
+        created_at=member.created_at,
+        **member_links(settings, card),
+    )
+
+
+@bp.operation("/programs/<int:program_id>/members", "POST", summary="Enroll a member",
+              body=s.MemberCreate, response=s.MemberOut, status=HTTPStatus.CREATED,
+              errors=(404, 409), tags=("members",))
+def enroll_member(program_id: int, body: s.MemberCreate) -> s.MemberOut:
+    """Creates the member and their card. The phone is normalized to E.164; a phone or
+    external id already enrolled in the program gives 409."""
+    session = get_session()
+    member = members.enroll_member(session, _merchant(), program_id, body,
+                                   default_region=wallet().settings.default_region)
+    session.commit()
+    return member_out(member)
+
+
+class MemberQuery(s.Strict):
+    barcode: str | None = Field(None, min_length=1, max_length=64,
+                                description="The card number as scanned from the barcode")
+    phone: str | None = Field(None, min_length=3, max_length=40)
+    program_id: int | None = Field(None, ge=1)
+    limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = Field(None, pattern=r"^\d{1,18}$",
+                               description="`next_cursor` of the previous page")
+
+
+def _find(query: MemberQuery, program_id: int | None) -> s.MemberList:
+    found = members.find_members(
+        get_session(), _merchant(), barcode=query.barcode, phone=query.phone,
+        program_id=program_id, default_region=wallet().settings.default_region,
+        limit=query.limit, after_id=int(query.cursor) if query.cursor else None,
+    )
+    next_cursor = str(found[-1].id) if len(found) == query.limit else None
+    return s.MemberList(items=[member_out(m) for m in found], next_cursor=next_cursor)
+
+
+@bp.operation("/members", "GET", summary="Find members by card barcode or phone",
+              query=MemberQuery, response=s.MemberList, tags=("members",))
+def find_members(query: MemberQuery) -> s.MemberList:
+    """Searches all of the merchant's programs unless `program_id` is given."""
+    return _find(query, query.program_id)
+
+
+@bp.operation("/programs/<int:program_id>/members", "GET", summary="List a program's members",
+              query=MemberQuery, response=s.MemberList, errors=(404,), tags=("members",))
+def list_members(program_id: int, query: MemberQuery) -> s.MemberList:
+    return _find(query, program_id)
+
+
+@bp.operation("/members/<int:member_id>", "GET", summary="Get a member and their card",
+              response=s.MemberOut, errors=(404,), tags=("members",))
+def get_member(member_id: int) -> s.MemberOut:
+    return member_out(members.get_member(get_session(), _merchant(), member_id))
+
+
+# --- transactions -----------------------------------------------------------------------
+
+
+def transaction_out(txn: LedgerTransaction, member_id: int) -> s.TransactionOut:
+    currency = get_session().scalar(
+        select(LoyaltyProgram.currency)
+        .join(LoyaltyCard, LoyaltyCard.program_id == LoyaltyProgram.id)
+        .where(LoyaltyCard.id == txn.card_id)
+    ) if txn.amount_minor is not None else None
+    return s.TransactionOut(
+        id=txn.id,
+        member_id=member_id,
+        type=txn.type,
+        points=txn.points,
+        amount=None if currency is None else from_minor(currency, txn.amount_minor or 0),
+        reason=txn.reason,
+        balance_after=txn.balance_after,
+        tier_after=txn.tier_after,
+        created_at=txn.created_at,
+    )
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not (1 <= len(key) <= 255) or not key.isascii() or not key.isprintable():
+        raise InvalidInput("Idempotency-Key: 1 to 255 printable ASCII characters",
+                           field="Idempotency-Key")
+    return key
+
+
+@bp.operation("/members/<int:member_id>/transactions", "POST",
+              summary="Earn, redeem or adjust points", body=s.TransactionCreate,
+              response=s.TransactionResult, status=HTTPStatus.CREATED, errors=(404, 409),
+              tags=("transactions",),
+              headers={"Idempotency-Key": "Makes a retry return the first result, "
+                                          "with no second credit."})
+def post_transaction(member_id: int, body: s.TransactionCreate) -> Any:
+    """`earn` with `points`, or with a purchase `amount` converted by the earning rule and the
+    tier multiplier (rounded down); `redeem` never takes the balance below zero (409);
+    `adjust` takes signed `points` and a `reason`."""
+    session = get_session()
+    posted = ledger.post_transaction(session, _merchant(), member_id, body,
+                                     idempotency_key=_idempotency_key())
+    session.commit()
+    txn = posted.transaction
+    result = s.TransactionResult(transaction=transaction_out(txn, posted.member_id),
+                                 balance=txn.balance_after, tier=txn.tier_after)
+    headers = {"Idempotent-Replayed": "true"} if posted.replayed else {}
+    return result, HTTPStatus.CREATED, headers
+
+
+class TransactionQuery(s.Strict):
+    limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = Field(None, pattern=r"^\d{1,18}$",
+                               description="`next_cursor` of the previous page")
+
+
+@bp.operation("/members/<int:member_id>/transactions", "GET",
+              summary="List a member's transactions, newest first", query=TransactionQuery,
+              response=s.TransactionList, errors=(404,), tags=("transactions",))
+def list_transactions(member_id: int, query: TransactionQuery) -> s.TransactionList:
+    items = ledger.list_transactions(
+        get_session(), _merchant(), member_id, limit=query.limit,
+        before_id=int(query.cursor) if query.cursor else None,
+    )
+    next_cursor = str(items[-1].id) if len(items) == query.limit else None
+    return s.TransactionList(items=[transaction_out(t, member_id) for t in items],
+                             next_cursor=next_cursor)
+
+
+# --- api keys ---------------------------------------------------------------------------
+
+
+def api_key_out(key: Any) -> s.ApiKeyOut:
+    return s.ApiKeyOut(id=key.id, name=key.name, prefix=key.prefix,
+                       created_at=key.created_at, revoked_at=key.revoked_at)
+
+
+@bp.operation("/api-keys", "POST", summary="Create an API key", body=s.ApiKeyCreate,
+              response=s.ApiKeyCreated, status=HTTPStatus.CREATED, tags=("api keys",))
+def create_api_key(body: s.ApiKeyCreate) -> s.ApiKeyCreated:
+    """The key is in the response only; the service keeps a hash."""
+    session = get_session()
+    key, raw = merchants.create_api_key(session, _merchant(), body.name)
+    session.commit()
+    return s.ApiKeyCreated(api_key=raw, **api_key_out(key).model_dump())
+
+
+@bp.operation("/api-keys", "GET", summary="List API keys", response=s.ApiKeyList,
+              tags=("api keys",))
+def list_api_keys() -> s.ApiKeyList:
+    return s.ApiKeyList(items=[api_key_out(k) for k in
+                               merchants.list_api_keys(get_session(), _merchant())])
+
+
+@bp.operation("/api-keys/<int:key_id>", "DELETE", summary="Revoke an API key",
+              response=s.ApiKeyOut, errors=(404,), tags=("api keys",))
+def revoke_api_key(key_id: int) -> s.ApiKeyOut:
+    """Requests with a revoked key get 401 from then on."""
+    session = get_session()
+    key = merchants.revoke_api_key(session, _merchant(), key_id)
+    session.commit()
+    return api_key_out(key)
+
+
+# --- documentation ----------------------------------------------------------------------
+
+
+def openapi_document() -> dict[str, Any]:
+    state = wallet()
+    if state.openapi is None:
+        state.openapi = build_document(
+            bp.operations, title="wallet-service merchant API", version="1",
+            server=state.settings.public_url + PREFIX, prefix="",
+        )
+    doc: dict[str, Any] = state.openapi
+    return doc
+
+
+@bp.route("/openapi.json")
+def openapi_json() -> Any:
+    return openapi_document()
+
+
+@bp.route("/docs")
+def docs() -> str:
+    return render_template("api_docs.html", doc=openapi_document())
+
