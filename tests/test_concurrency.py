@@ -88,3 +88,23 @@ def test_parallel_redeems_never_overdraw(app, api):
     assert codes.count(201) == 50
     assert codes.count(409) == THREADS * 10 - 50
     assert api.get(f"/members/{member['id']}").json["balance"] == 0
+
+
+def test_one_key_raced_on_different_members_credits_once(app, api):
+    program = api.program()
+    ids = [api.member(program["id"], phone=f"+7912000000{i}")["id"] for i in range(THREADS)]
+    headers = {"Authorization": f"Bearer {api.key}", "Idempotency-Key": "shared"}
+    start = threading.Barrier(THREADS)
+
+    def worker(i: int) -> int:
+        client = app.test_client()
+        start.wait()
+        r = client.post(f"/api/v1/members/{ids[i]}/transactions",
+                        json={"type": "earn", "points": 7}, headers=headers)
+        return r.status_code
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        codes = list(pool.map(worker, range(THREADS)))
+    assert sorted(codes) == [201] + [422] * (THREADS - 1)
+    balances = [api.get(f"/members/{i}").json["balance"] for i in ids]
+    assert sorted(balances) == [0] * (THREADS - 1) + [7]

@@ -121,7 +121,7 @@ def revoke_api_key(merchant_id: int, key_id: int) -> None:
 
 
 def _serve_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option("--threads", default=8, show_default=True, help="Threads per worker.")(f)
+    f = click.option("--threads", default=4, show_default=True, help="Threads per worker.")(f)
     f = click.option("--workers", default=None, type=int,
                      help="Worker processes [default: number of CPUs].")(f)
     f = click.option("--port", default=8000, show_default=True)(f)

@@ -77,7 +77,10 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip per request; recycle instead, and a dead
+        # connection surfaces as an error the client retries (its Idempotency-Key keeps
+        # the retry safe).
+        pool_recycle=1800,
         isolation_level="READ COMMITTED",
     )
 

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 
+from sqlalchemy import bindparam
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,6 +17,10 @@ from ..models import ApiKey
 from ..models import Merchant
 
 KEY_PREFIX = "wsk_"
+
+_KEY_BY_HASH = select(ApiKey.id, ApiKey.merchant_id, ApiKey.key_hash, ApiKey.revoked_at).where(
+    ApiKey.key_hash == bindparam("key_hash")
+)
 
 
 def hash_api_key(raw: str) -> str:
@@ -71,11 +76,7 @@ def authenticate(session: Session, raw: str) -> tuple[int, int]:
     :raises AuthenticationFailed: unknown or revoked key.
     """
     digest = hash_api_key(raw)
-    row = session.execute(
-        select(ApiKey.id, ApiKey.merchant_id, ApiKey.key_hash, ApiKey.revoked_at).where(
-            ApiKey.key_hash == digest
-        )
-    ).first()
+    row = session.execute(_KEY_BY_HASH, {"key_hash": digest}).first()
     if row is None or not hmac.compare_digest(row.key_hash, digest):
         raise AuthenticationFailed("the API key is not valid")
     if row.revoked_at is not None:

@@ -10,11 +10,9 @@ from sqlalchemy.orm import Session
 
 from ..errors import ResourceNotFound
 from ..models import LoyaltyProgram
-from ..schemas import EarningRule
 from ..schemas import ProgramCreate
 from ..schemas import ProgramOut
 from ..schemas import ProgramUpdate
-from ..schemas import Tier
 from ..validation import raise_for
 
 
@@ -93,14 +91,6 @@ def program_out(program: LoyaltyProgram) -> ProgramOut:
         updated_at=program.updated_at,
         **view.model_dump(),
     )
-
-
-def earning_rule(program: LoyaltyProgram) -> EarningRule:
-    return EarningRule.model_validate(program.rules["earning"])
-
-
-def tiers(program: LoyaltyProgram) -> list[Tier]:
-    return [Tier.model_validate(t) for t in program.rules.get("tiers", [])]
 
 
 def _columns(data: ProgramCreate) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from flask import Response
 from flask import g
 from flask import render_template
 from flask import request
-from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from pydantic import Field
 from werkzeug.exceptions import HTTPException
 
@@ -20,8 +20,6 @@ from .. import schemas as s
 from ..errors import AuthenticationFailed
 from ..errors import InvalidInput
 from ..errors import WalletError
-from ..models import LedgerTransaction
-from ..models import LoyaltyCard
 from ..models import LoyaltyProgram
 from ..models import Member
 from ..services import ledger
@@ -198,18 +196,13 @@ def get_member(member_id: int) -> s.MemberOut:
 # --- transactions -----------------------------------------------------------------------
 
 
-def transaction_out(txn: LedgerTransaction, member_id: int) -> s.TransactionOut:
-    currency = get_session().scalar(
-        select(LoyaltyProgram.currency)
-        .join(LoyaltyCard, LoyaltyCard.program_id == LoyaltyProgram.id)
-        .where(LoyaltyCard.id == txn.card_id)
-    ) if txn.amount_minor is not None else None
+def transaction_out(txn: ledger.Entry, currency: str) -> s.TransactionOut:
     return s.TransactionOut(
         id=txn.id,
-        member_id=member_id,
+        member_id=txn.member_id,
         type=txn.type,
         points=txn.points,
-        amount=None if currency is None else from_minor(currency, txn.amount_minor or 0),
+        amount=None if txn.amount_minor is None else from_minor(currency, txn.amount_minor),
         reason=txn.reason,
         balance_after=txn.balance_after,
         tier_after=txn.tier_after,
@@ -238,11 +231,20 @@ def post_transaction(member_id: int, body: s.TransactionCreate) -> Any:
     tier multiplier (rounded down); `redeem` never takes the balance below zero (409);
     `adjust` takes signed `points` and a `reason`."""
     session = get_session()
-    posted = ledger.post_transaction(session, _merchant(), member_id, body,
-                                     idempotency_key=_idempotency_key())
-    session.commit()
-    txn = posted.transaction
-    result = s.TransactionResult(transaction=transaction_out(txn, posted.member_id),
+    key = _idempotency_key()
+    try:
+        posted = ledger.post_transaction(session, _merchant(), member_id, body,
+                                         idempotency_key=key)
+        session.commit()
+    except IntegrityError:
+        if key is None:
+            raise
+        # The same key committed concurrently for another member: the retry replays it.
+        session.rollback()
+        posted = ledger.post_transaction(session, _merchant(), member_id, body,
+                                         idempotency_key=key)
+    txn = posted.entry
+    result = s.TransactionResult(transaction=transaction_out(txn, posted.currency),
                                  balance=txn.balance_after, tier=txn.tier_after)
     headers = {"Idempotent-Replayed": "true"} if posted.replayed else {}
     return result, HTTPStatus.CREATED, headers
@@ -258,12 +260,12 @@ class TransactionQuery(s.Strict):
               summary="List a member's transactions, newest first", query=TransactionQuery,
               response=s.TransactionList, errors=(404,), tags=("transactions",))
 def list_transactions(member_id: int, query: TransactionQuery) -> s.TransactionList:
-    items = ledger.list_transactions(
+    items, currency = ledger.list_transactions(
         get_session(), _merchant(), member_id, limit=query.limit,
         before_id=int(query.cursor) if query.cursor else None,
     )
     next_cursor = str(items[-1].id) if len(items) == query.limit else None
-    return s.TransactionList(items=[transaction_out(t, member_id) for t in items],
+    return s.TransactionList(items=[transaction_out(t, currency) for t in items],
                              next_cursor=next_cursor)
 
 

@@ -1,0 +1,58 @@
+"""Apple Wallet store cards, without I/O: frozen inputs in, ``pass.json`` and ``.pkpass`` out.
+
+Typical use (the service loads templates and credentials once, see ``apple_assets``)::
+
+    template = apple_assets.load_template("points")
+    signer = apple_assets.load_signer(...)
+    design = Design(organization_name="Example Coffee", description="Example Coffee card")
+    content = CardContent(serial_number=..., pass_type_identifier=..., ...)
+    data = build_pkpass(template, design, content, signer)   # serve as PKPASS_MEDIA_TYPE
+
+Nothing here imports Flask or SQLAlchemy, reads files or opens connections.
+"""
+
+from .content import build_pass_json, localized_strings, w3c_timestamp
+from .images import IMAGE_SPECS, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, prepare_image
+from .model import (
+    BARCODE_FORMATS,
+    IMAGE_FILENAMES,
+    IMAGE_KINDS,
+    MAX_LOCATIONS,
+    CardContent,
+    Design,
+    MerchantContact,
+    PassTemplate,
+    StoreLocation,
+    TemplateFile,
+)
+from .package import PKPASS_MEDIA_TYPE, build_pkpass, manifest_bytes
+from .signing import SignerCredentials, certificate_identity, sign_manifest
+from .strings import decode_strings, encode_strings
+
+__all__ = [
+    "BARCODE_FORMATS",
+    "IMAGE_FILENAMES",
+    "IMAGE_KINDS",
+    "IMAGE_SPECS",
+    "MAX_IMAGE_BYTES",
+    "MAX_IMAGE_PIXELS",
+    "MAX_LOCATIONS",
+    "PKPASS_MEDIA_TYPE",
+    "CardContent",
+    "Design",
+    "MerchantContact",
+    "PassTemplate",
+    "SignerCredentials",
+    "StoreLocation",
+    "TemplateFile",
+    "build_pass_json",
+    "build_pkpass",
+    "certificate_identity",
+    "decode_strings",
+    "encode_strings",
+    "localized_strings",
+    "manifest_bytes",
+    "prepare_image",
+    "sign_manifest",
+    "w3c_timestamp",
+]

@@ -1,0 +1,296 @@
+"""``pass.json`` for a loyalty store card (§2), built from a template, a design and a card.
+
+Labels and change messages are ``pass.strings`` keys, so Wallet shows them in the phone's
+language (§1.5). Numbers and dates the server writes as text (stamps, cashback, expiry) are
+formatted with Babel in the card's locale; the balance stays a number with ``numberStyle``
+so Wallet formats it itself (§2.5).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date
+from babel.numbers import format_decimal, format_percent, get_currency_precision
+
+from ..errors import InvalidInput
+from ._frozen import thaw
+from .model import (
+    BARCODE_FORMATS,
+    CardContent,
+    Design,
+    PassTemplate,
+    check_field_counts,
+    hex_to_rgb,
+)
+
+FieldValue = dict[str, Any]
+
+
+def build_pass_json(template: PassTemplate, design: Design, content: CardContent) -> dict[str, Any]:
+    """Return the ``pass.json`` object for one member's store card (§2.1–§2.8).
+
+    :raises InvalidInput: ``design.languages`` names a language the template lacks, or the
+        card's locale is unknown.
+    """
+    locale = _locale(content.locale)
+    check_languages(template, design)
+    document: dict[str, Any] = {
+        "formatVersion": 1,
+        "passTypeIdentifier": content.pass_type_identifier,
+        "serialNumber": content.serial_number,
+        "teamIdentifier": content.team_identifier,
+        "organizationName": design.organization_name,
+        "description": design.description,
+    }
+    if design.logo_text:
+        document["logoText"] = design.logo_text
+    document.update(_colours(template, design))
+    for key, value in template.pass_json.items():
+        if key not in document and key not in ("storeCard", "formatVersion"):
+            document[key] = thaw(value)
+    document.update(_barcodes(design.barcode_format, content.card_number))
+    if design.locations:
+        document["locations"] = _locations(design)
+    if content.web_service_url is not None:
+        document["webServiceURL"] = content.web_service_url
+        document["authenticationToken"] = content.authentication_token
+    if content.voided:
+        document["voided"] = True
+    if content.expiration_date is not None:
+        document["expirationDate"] = w3c_timestamp(content.expiration_date)
+    document["storeCard"] = _store_card(template, design, content, locale)
+    return document
+
+
+def check_languages(template: PassTemplate, design: Design) -> tuple[str, ...]:
+    """Return the languages to ship: ``design.languages`` or all of the template's.
+
+    :raises InvalidInput: a language has no strings in the template.
+    """
+    missing = [lang for lang in design.languages if lang not in template.strings]
+    if missing:
+        raise InvalidInput(
+            f"template {template.name!r} has no strings for {', '.join(missing)}; "
+            f"available: {', '.join(template.languages)}",
+            field="languages",
+        )
+    return tuple(design.languages) or template.languages
+
+
+def w3c_timestamp(moment: dt.datetime) -> str:
+    """Format an aware datetime as a W3C timestamp in UTC, ``2025-01-31T12:00:00Z`` (§2.13)."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@lru_cache(maxsize=64)
+def _locale(code: str) -> Locale:
+    try:
+        return Locale.parse(code.replace("-", "_"))
+    except (UnknownLocaleError, ValueError) as exc:
+        raise InvalidInput(f"unknown locale {code!r}", field="locale") from exc
+
+
+def _colours(template: PassTemplate, design: Design) -> dict[str, str]:
+    colours = {}
+    for key, override in (
+        ("backgroundColor", design.background_color),
+        ("foregroundColor", design.foreground_color),
+        ("labelColor", design.label_color),
+    ):
+        if override is not None:
+            colours[key] = hex_to_rgb(override)
+        elif key in template.pass_json:
+            colours[key] = template.pass_json[key]
+    return colours
+
+
+def _barcodes(format_name: str, card_number: str) -> dict[str, Any]:
+    """``barcodes`` plus the legacy ``barcode`` for iOS 8 (§2.3).
+
+    Code 128 is shown neither on watchOS nor by the legacy key, so a QR code follows it.
+    """
+
+    def barcode(apple_format: str) -> dict[str, str]:
+        return {
+            "format": apple_format,
+            "message": card_number,
+            "messageEncoding": "iso-8859-1",
+            "altText": card_number,
+        }
+
+    codes = [barcode(BARCODE_FORMATS[format_name])]
+    if format_name == "code128":
+        codes.append(barcode(BARCODE_FORMATS["qr"]))
+    return {"barcodes": codes, "barcode": dict(codes[-1])}
+
+
+def _locations(design: Design) -> list[dict[str, Any]]:
+    """At most 10 locations, each with a Lock Screen text (§2.7)."""
+    return [
+        {
+            "latitude": float(store.latitude),
+            "longitude": float(store.longitude),
+            "relevantText": store.relevant_text or "location.relevant",
+        }
+        for store in design.locations
+    ]
+
+
+def _store_card(
+    template: PassTemplate, design: Design, content: CardContent, locale: Locale
+) -> dict[str, list[FieldValue]]:
+    """Fill the template's front layout, then add the back fields (§2.5)."""
+    layout = template.pass_json["storeCard"]
+    store_card: dict[str, list[FieldValue]] = {}
+    for area in ("headerFields", "primaryFields", "secondaryFields", "auxiliaryFields"):
+        fields = []
+        for spec in layout.get(area, ()):
+            value = _SOURCES[spec.get("source", spec["key"])](design, content, locale)
+            if value is None:
+                continue
+            item: FieldValue = {"key": spec["key"], "label": spec["label"]}
+            item.update(value)
+            if "changeMessage" in spec:
+                item["changeMessage"] = spec["changeMessage"]
+            if "textAlignment" in spec:
+                item["textAlignment"] = spec["textAlignment"]
+            fields.append(item)
+        if fields:
+            store_card[area] = fields
+    check_field_counts({k: len(v) for k, v in store_card.items()}, InvalidInput)
+    store_card["backFields"] = _back_fields(design, content, locale)
+    return store_card
+
+
+def _back_fields(design: Design, content: CardContent, locale: Locale) -> list[FieldValue]:
+    """Rules, terms, the card page and the issuer's contact (Apple asks for it, §2.5)."""
+    fields: list[FieldValue] = []
+    if design.rules_text:
+        fields.append({"key": "rules", "label": "rules.label", "value": design.rules_text})
+    if content.expiration_date is not None:
+        fields.append(
+            {
+                "key": "expires_on",
+                "label": "expires.label",
+                "value": format_date(content.expiration_date, "long", locale=locale),
+            }
+        )
+    if content.card_url:
+        fields.append(_link("card_page", "card_page.label", content.card_url, "Link"))
+    contact = design.contact
+    if contact.phone:
+        fields.append(_link("phone", "phone.label", contact.phone, "PhoneNumber"))
+    if contact.website:
+        fields.append(_link("website", "website.label", contact.website, "Link"))
+    if contact.email:
+        fields.append(_link("email", "email.label", contact.email, "Link"))
+    if design.terms_text:
+        fields.append({"key": "terms", "label": "terms.label", "value": design.terms_text})
+    return fields
+
+
+def _link(key: str, label: str, value: str, detector: str) -> FieldValue:
+    return {
+        "key": key,
+        "label": label,
+        "value": value,
+        "dataDetectorTypes": [f"PKDataDetectorType{detector}"],
+    }
+
+
+# Front-field values by source. None drops the field (e.g. no tier yet).
+
+
+def _points(design: Design, content: CardContent, locale: Locale) -> FieldValue:
+    return {"value": content.balance, "numberStyle": "PKNumberStyleDecimal"}
+
+
+def _bonus(design: Design, content: CardContent, locale: Locale) -> FieldValue:
+    if design.currency_code is None:
+        return _points(design, content, locale)
+    digits = get_currency_precision(design.currency_code)
+    amount = Decimal(content.balance).scaleb(-digits)
+    number = int(amount) if amount == amount.to_integral_value() else float(amount)
+    return {"value": number, "currencyCode": design.currency_code}
+
+
+def _tier(design: Design, content: CardContent, locale: Locale) -> FieldValue | None:
+    return {"value": content.tier} if content.tier else None
+
+
+def _member(design: Design, content: CardContent, locale: Locale) -> FieldValue:
+    return {"value": content.member_name}
+
+
+def _stamps(design: Design, content: CardContent, locale: Locale) -> FieldValue | None:
+    if content.stamps is None or content.stamps_goal is None:
+        return None
+    have = format_decimal(min(content.stamps, content.stamps_goal), locale=locale)
+    goal = format_decimal(content.stamps_goal, locale=locale)
+    return {"value": f"{have} / {goal}"}
+
+
+def _stamps_left(design: Design, content: CardContent, locale: Locale) -> FieldValue | None:
+    if content.stamps is None or content.stamps_goal is None:
+        return None
+    return {"value": format_decimal(max(content.stamps_goal - content.stamps, 0), locale=locale)}
+
+
+def _cashback(design: Design, content: CardContent, locale: Locale) -> FieldValue | None:
+    if content.cashback_percent is None:
+        return None
+    share = Decimal(str(content.cashback_percent)) / 100
+    return {"value": format_percent(share, locale=locale, decimal_quantization=False)}
+
+
+def _card(design: Design, content: CardContent, locale: Locale) -> FieldValue:
+    return {"value": content.card_number}
+
+
+def _expires(design: Design, content: CardContent, locale: Locale) -> FieldValue | None:
+    if content.expiration_date is None:
+        return None
+    return {
+        "value": w3c_timestamp(content.expiration_date),
+        "dateStyle": "PKDateStyleMedium",
+        "timeStyle": "PKDateStyleNone",
+    }
+
+
+_SOURCES: Mapping[str, Callable[[Design, CardContent, Locale], FieldValue | None]] = {
+    "points": _points,
+    "bonus": _bonus,
+    "tier": _tier,
+    "member": _member,
+    "stamps": _stamps,
+    "stamps_left": _stamps_left,
+    "cashback": _cashback,
+    "card": _card,
+    "expires": _expires,
+}
+
+
+def localized_strings(template: PassTemplate, design: Design) -> dict[str, dict[str, str]]:
+    """The ``pass.strings`` content per shipped language, with the design's renamed points unit.
+
+    A custom ``points_label`` replaces the unit's labels in every language, and its change
+    messages become ``"<label>: %@"`` so they stay grammatical (§2.6: always keep ``%@``).
+    """
+    result = {}
+    for language in check_languages(template, design):
+        strings = dict(template.strings[language])
+        if design.points_label:
+            for key in ("points.label", "points.short", "bonus.label"):
+                if key in strings:
+                    strings[key] = design.points_label
+            for key in ("points.change", "bonus.change"):
+                if key in strings:
+                    strings[key] = f"{design.points_label}: %@"
+        result[language] = strings
+    return result

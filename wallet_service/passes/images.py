@@ -1,0 +1,128 @@
+"""Store-card images: any PNG or JPEG in, Apple's exact sizes out (§1.4).
+
+Upload once with :func:`prepare_image`, keep the returned files, and pass them to
+:class:`~wallet_service.passes.model.Design` as ``images``; passes then reuse the bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Mapping
+
+from PIL import Image, ImageOps
+
+from ..errors import InvalidInput
+from .model import SCALES
+
+#: Point sizes (width, height) per kind, and whether the picture is cropped to fill the box
+#: ("cover", for the strip behind the balance) or fitted inside it ("contain").
+IMAGE_SPECS: Mapping[str, tuple[tuple[int, int], str]] = {
+    "icon": ((29, 29), "contain"),
+    "logo": ((160, 50), "contain"),
+    # 375 x 123 pt: Apple's strip size for store cards that are not gift cards or coupons.
+    "strip": ((375, 123), "cover"),
+}
+
+#: Uploads larger than this are refused before decoding.
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+#: Decoded images with more pixels than this are refused (decompression bombs).
+MAX_IMAGE_PIXELS = 40_000_000
+
+_ACCEPTED_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG"}
+
+
+def prepare_image(kind: str, data: bytes) -> dict[str, bytes]:
+    """Convert an uploaded picture into the @1x/@2x/@3x PNG files of ``kind``.
+
+    ``icon`` becomes exactly 29×29 pt (transparent padding keeps the whole picture); ``logo``
+    is fitted inside 160×50 pt keeping its aspect ratio (each scale an exact multiple of @1x);
+    ``strip`` is cropped to fill exactly 375×123 pt. Icon and logo keep transparency.
+    Returns ``{"logo.png": ..., "logo@2x.png": ..., "logo@3x.png": ...}``.
+
+    :raises InvalidInput: unknown kind, or the data is not a usable PNG/JPEG (too large, too
+        many pixels, truncated, another format); ``field`` is ``kind``.
+    """
+    if kind not in IMAGE_SPECS:
+        raise InvalidInput(f"unknown image kind {kind!r}; use icon, logo or strip", field=kind)
+    picture = _decode(kind, data)
+    (width, height), mode = IMAGE_SPECS[kind]
+    if mode == "contain":
+        base = _contained_size(picture.size, (width, height))
+    else:
+        base = (width, height)
+    files = {}
+    for scale, suffix in SCALES:
+        target = (base[0] * scale, base[1] * scale)
+        if mode == "cover":
+            resized = ImageOps.fit(picture, target, Image.Resampling.LANCZOS)
+        elif kind == "icon":
+            resized = ImageOps.pad(
+                picture, target, Image.Resampling.LANCZOS, color=(0, 0, 0, 0)
+            )
+        else:
+            resized = picture.resize(target, Image.Resampling.LANCZOS)
+        files[f"{kind}{suffix}.png"] = _png(resized)
+    return files
+
+
+def _decode(kind: str, data: bytes) -> Image.Image:
+    if not isinstance(data, bytes | bytearray) or not data:
+        raise InvalidInput(f"{kind} image is empty", field=kind)
+    if len(data) > MAX_IMAGE_BYTES:
+        raise InvalidInput(
+            f"{kind} image is too large: {len(data)} bytes, the limit is {MAX_IMAGE_BYTES}",
+            field=kind,
+        )
+    with warnings.catch_warnings():
+        # Pillow warns, then raises, above its own global limit; ours is lower and explicit.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            picture = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError:
+            raise _too_many_pixels(kind, None) from None
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise InvalidInput(
+                f"{kind} is not a PNG or JPEG image (the data could not be read as an image)",
+                field=kind,
+            ) from exc
+        if picture.format not in _ACCEPTED_FORMATS:
+            raise InvalidInput(
+                f"{kind} image is {picture.format}; only PNG and JPEG are accepted", field=kind
+            )
+        if picture.width * picture.height > MAX_IMAGE_PIXELS:
+            raise _too_many_pixels(kind, picture.size)
+        try:
+            picture.load()
+        except Image.DecompressionBombError:
+            raise _too_many_pixels(kind, picture.size) from None
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise InvalidInput(
+                f"{kind} image is broken or truncated and cannot be decoded ({exc})", field=kind
+            ) from exc
+    picture = ImageOps.exif_transpose(picture)
+    has_alpha = picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info
+    return picture.convert("RGBA" if has_alpha or kind == "icon" else "RGB")
+
+
+def _too_many_pixels(kind: str, size: tuple[int, int] | None) -> InvalidInput:
+    dimensions = f" ({size[0]}×{size[1]})" if size else ""
+    return InvalidInput(
+        f"{kind} image has too many pixels{dimensions}, the limit is {MAX_IMAGE_PIXELS} "
+        "(possible decompression bomb)",
+        field=kind,
+    )
+
+
+def _contained_size(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    """The @1x size that fits ``size`` into ``box`` keeping the aspect ratio (for logos)."""
+    if box[0] == box[1]:
+        return box  # icon: square canvas, picture padded inside
+    ratio = min(box[0] / size[0], box[1] / size[1])
+    return (max(1, min(box[0], round(size[0] * ratio))), max(1, min(box[1], round(size[1] * ratio))))
+
+
+def _png(picture: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG", optimize=True)
+    return buffer.getvalue()

@@ -1,0 +1,176 @@
+"""The ``.pkpass`` archive: ``pass.json``, images, ``.lproj`` strings, manifest, signature (§1).
+
+Everything a program's passes share (images, ``pass.strings``, their SHA-1 digests and their
+finished zip records) is prepared once per (template, design) and cached; a pass then costs
+one ``pass.json``, one manifest, one signature and a few hundred bytes of zip headers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from ..errors import ConfigurationError
+from .content import build_pass_json, localized_strings
+from .model import IMAGE_KINDS, CardContent, Design, PassTemplate
+from .signing import SignerCredentials, sign_manifest
+from .strings import encode_strings
+
+#: The media type to serve a pass with (§1.1).
+PKPASS_MEDIA_TYPE = "application/vnd.apple.pkpass"
+
+# Every entry gets the same timestamp (1980-01-01 00:00, the DOS epoch) so archives depend
+# only on their content.
+_DOS_TIME, _DOS_DATE = 0, (0 << 9) | (1 << 5) | 1
+_UTF8_NAMES = 0x0800
+_STORED, _DEFLATED = 0, 8
+_UNIX_FILE = (0o100644 << 16)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One finished zip member: its local record and its central-directory record."""
+
+    name: str
+    sha1: str
+    local: bytes
+    central: bytes  # without the 4-byte local-header offset and the name, see _central()
+
+
+def build_pkpass(
+    template: PassTemplate,
+    design: Design,
+    content: CardContent,
+    signer: SignerCredentials,
+) -> bytes:
+    """Build and sign one member's ``.pkpass`` (serve it as :data:`PKPASS_MEDIA_TYPE`).
+
+    :raises ConfigurationError: the card's pass type or team identifier differs from the
+        signing certificate (§1.3, pitfall 3).
+    :raises InvalidInput: see :func:`build_pass_json`.
+    """
+    check_identity(content, signer)
+    pass_json = build_pass_json(template, design, content)
+    return package(pass_json, _shared_files(template, design), signer)
+
+
+def check_identity(content: CardContent, signer: SignerCredentials) -> None:
+    """The pass must name the certificate's pass type and team identifiers (§2.1).
+
+    :raises ConfigurationError: they differ.
+    """
+    for name, ours, certificate_value in (
+        ("pass_type_identifier", content.pass_type_identifier, signer.pass_type_identifier),
+        ("team_identifier", content.team_identifier, signer.team_identifier),
+    ):
+        if certificate_value is not None and ours != certificate_value:
+            raise ConfigurationError(
+                f"{name} {ours!r} does not match the signing certificate ({certificate_value!r})"
+            )
+
+
+def package(pass_json: Mapping[str, Any], shared: SharedFiles, signer: SignerCredentials) -> bytes:
+    """Serialize, hash, sign and zip a pass whose other files are ``shared`` (§1.1–§1.3)."""
+    pass_bytes = json.dumps(pass_json, ensure_ascii=False, separators=(",", ":")).encode()
+    pass_entry = _entry("pass.json", pass_bytes, compress=True)
+    manifest = shared.manifest_with(pass_entry.sha1)
+    signature = sign_manifest(manifest, signer)
+    return _zip(
+        shared,
+        (pass_entry, _entry("manifest.json", manifest, compress=True), _entry("signature", signature)),
+    )
+
+
+def manifest_bytes(files: Mapping[str, bytes]) -> bytes:
+    """``manifest.json`` for ``files`` (path → bytes): lowercase SHA-1 hex per file (§1.2)."""
+    digests = {name: hashlib.sha1(data).hexdigest() for name, data in files.items()}
+    return json.dumps(digests, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class SharedFiles:
+    """Files every pass of a (template, design) carries, ready to copy into archives."""
+
+    entries: tuple[_Entry, ...]
+    manifest_tail: bytes  # ``,"icon.png":"…",…}``: the manifest after the pass.json digest
+    local_size: int
+
+    def manifest_with(self, pass_sha1: str) -> bytes:
+        """The manifest: pass.json's digest first, then the shared files' (§1.2)."""
+        return b'{"pass.json":"' + pass_sha1.encode() + b'"' + self.manifest_tail
+
+
+@lru_cache(maxsize=64)
+def _shared_files(template: PassTemplate, design: Design) -> SharedFiles:
+    """Images (design overrides win per kind) and ``pass.strings`` files, hashed and zipped."""
+    files: dict[str, tuple[bytes, str | None]] = {}
+    overridden = {kind for kind in IMAGE_KINDS if any(n.startswith(kind) for n in design.images)}
+    for name, file in template.images.items():
+        if name.split("@")[0].removesuffix(".png") not in overridden:
+            files[name] = (file.data, file.sha1)
+    for name, data in design.images.items():
+        files[name] = (data, None)
+    for language, strings in localized_strings(template, design).items():
+        files[f"{language}.lproj/pass.strings"] = (encode_strings(strings), None)
+    entries = []
+    offset = 0
+    for name in sorted(files):
+        data, sha1 = files[name]
+        entry = _entry(name, data, compress=not name.endswith(".png"), sha1=sha1)
+        entries.append(_with_offset(entry, offset))
+        offset += len(entry.local)
+    tail = "".join(f',"{e.name}":"{e.sha1}"' for e in entries) + "}"
+    return SharedFiles(tuple(entries), tail.encode(), offset)
+
+
+def _entry(name: str, data: bytes, *, compress: bool = False, sha1: str | None = None) -> _Entry:
+    """A zip member. PNGs are stored as they are: deflating them again gains nothing."""
+    crc = zlib.crc32(data)
+    if compress:
+        packer = zlib.compressobj(6, zlib.DEFLATED, -15)
+        body = packer.compress(data) + packer.flush()
+        method = _DEFLATED
+    else:
+        body, method = data, _STORED
+    encoded = name.encode()
+    common = struct.pack(
+        "<HHHHHIII", 20, _UTF8_NAMES, method, _DOS_TIME, _DOS_DATE, crc, len(body), len(data)
+    )
+    local = b"PK\x03\x04" + common + struct.pack("<HH", len(encoded), 0) + encoded + body
+    central = (
+        b"PK\x01\x02"
+        + struct.pack("<H", (3 << 8) | 20)
+        + common
+        + struct.pack("<HHHHHI", len(encoded), 0, 0, 0, 0, _UNIX_FILE)
+    )
+    return _Entry(name, sha1 or hashlib.sha1(data).hexdigest(), local, central)
+
+
+def _with_offset(entry: _Entry, offset: int) -> _Entry:
+    return _Entry(entry.name, entry.sha1, entry.local, _central(entry, offset))
+
+
+def _central(entry: _Entry, offset: int) -> bytes:
+    return entry.central + struct.pack("<I", offset) + entry.name.encode()
+
+
+def _zip(shared: SharedFiles, own: Iterable[_Entry]) -> bytes:
+    """Shared records first (their offsets are fixed), then this pass's, then the directory."""
+    parts = [e.local for e in shared.entries]
+    directory = [e.central for e in shared.entries]
+    offset = shared.local_size
+    count = len(shared.entries)
+    for entry in own:
+        parts.append(entry.local)
+        directory.append(_central(entry, offset))
+        offset += len(entry.local)
+        count += 1
+    central = b"".join(directory)
+    end = b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, count, count, len(central), offset, 0)
+    return b"".join(parts) + central + end
