@@ -110,7 +110,9 @@ def load_signer(
     certificate, private_key, wwdr = load_credential_parts(
         wwdr_cert=wwdr_cert, p12=p12, cert=cert, key=key, password=password
     )
-    return SignerCredentials(private_key=private_key, certificate=certificate, wwdr_certificate=wwdr)
+    return SignerCredentials(
+        private_key=private_key, certificate=certificate, wwdr_certificate=wwdr
+    )
 
 
 def load_credential_parts(
@@ -129,7 +131,9 @@ def load_credential_parts(
     extra: list[x509.Certificate] = []
     if p12 is not None:
         if cert is not None or key is not None:
-            raise ConfigurationError("give either a .p12 file or a PEM certificate and key, not both")
+            raise ConfigurationError(
+                "give either a .p12 file or a PEM certificate and key, not both"
+            )
         try:
             loaded_key, certificate, extra = pkcs12.load_key_and_certificates(_read(p12), secret)
         except ValueError as exc:
@@ -137,7 +141,9 @@ def load_credential_parts(
                 f"cannot open {Path(p12).name}: wrong password or not a PKCS #12 file"
             ) from exc
         if certificate is None or loaded_key is None:
-            raise ConfigurationError(f"{Path(p12).name} must hold a certificate and its private key")
+            raise ConfigurationError(
+                f"{Path(p12).name} must hold a certificate and its private key"
+            )
     elif cert is not None and key is not None:
         certificate = _load_certificate(cert)
         try:
@@ -219,7 +225,12 @@ def generate_dev_certs(
         wwdr_certificate=directory / "wwdr.pem",
         wwdr_private_key=directory / "wwdr-key.pem",
     )
-    everything = (paths.certificate, paths.private_key, paths.wwdr_certificate, paths.wwdr_private_key)
+    everything = (
+        paths.certificate,
+        paths.private_key,
+        paths.wwdr_certificate,
+        paths.wwdr_private_key,
+    )
     if not overwrite and all(p.exists() for p in everything):
         return paths
     directory.mkdir(parents=True, exist_ok=True)
@@ -228,9 +239,13 @@ def generate_dev_certs(
     ca_cert = _dev_wwdr_certificate(ca_key, start)
     pass_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pass_cert = pass_certificate(
-        pass_key.public_key(), ca_cert, ca_key,
-        pass_type_identifier=pass_type_identifier, team_identifier=team_identifier,
-        organization=organization, not_before=start,
+        pass_key.public_key(),
+        ca_cert,
+        ca_key,
+        pass_type_identifier=pass_type_identifier,
+        team_identifier=team_identifier,
+        organization=organization,
+        not_before=start,
         not_after=start + dt.timedelta(days=valid_days),
     )
     _write_key(paths.wwdr_private_key, ca_key)
@@ -262,9 +277,15 @@ def _dev_wwdr_certificate(key: rsa.RSAPrivateKey, start: dt.datetime) -> x509.Ce
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -311,9 +332,15 @@ def pass_certificate(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                crl_sign=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -323,7 +350,9 @@ def pass_certificate(
         )
         .add_extension(
             # DER UTF8String holding the identifier, as in Apple's certificates.
-            x509.UnrecognizedExtension(PASS_TYPE_ID_EXTENSION, b"\x0c" + bytes([len(marker)]) + marker),
+            x509.UnrecognizedExtension(
+                PASS_TYPE_ID_EXTENSION, b"\x0c" + bytes([len(marker)]) + marker
+            ),
             critical=False,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
@@ -379,7 +408,9 @@ def doctor(
         )
     except ConfigurationError as exc:
         return [Finding("error", "files", exc.message)]
-    return [Finding("ok", "files", "the certificate, key and WWDR files were read")] + check_credentials(
+    return [
+        Finding("ok", "files", "the certificate, key and WWDR files were read")
+    ] + check_credentials(
         certificate=certificate,
         private_key=private_key,
         wwdr_certificate=wwdr,
@@ -420,7 +451,9 @@ def has_errors(findings: list[Finding]) -> bool:
     return any(f.level == "error" for f in findings)
 
 
-def _check_key(certificate: x509.Certificate, private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> Finding:
+def _check_key(
+    certificate: x509.Certificate, private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+) -> Finding:
     if key_matches_certificate(private_key, certificate):
         return Finding("ok", "private_key", "the private key belongs to the pass certificate")
     return Finding(
@@ -431,11 +464,15 @@ def _check_key(certificate: x509.Certificate, private_key: rsa.RSAPrivateKey | e
     )
 
 
-def _check_identity(certificate: x509.Certificate, pass_type_id: str, team_id: str) -> list[Finding]:
+def _check_identity(
+    certificate: x509.Certificate, pass_type_id: str, team_id: str
+) -> list[Finding]:
     cert_pass_type_id, cert_team_id = certificate_identity(certificate)
     findings = []
     if cert_pass_type_id == pass_type_id:
-        findings.append(Finding("ok", "pass_type_identifier", f"the certificate is for {pass_type_id}"))
+        findings.append(
+            Finding("ok", "pass_type_identifier", f"the certificate is for {pass_type_id}")
+        )
     else:
         findings.append(
             Finding(
@@ -448,11 +485,16 @@ def _check_identity(certificate: x509.Certificate, pass_type_id: str, team_id: s
     marker = _marker_extension(certificate)
     if marker is not None and marker != pass_type_id:
         findings.append(
-            Finding("error", "pass_type_extension",
-                    f"the certificate's pass type extension names {marker!r}, not {pass_type_id!r}")
+            Finding(
+                "error",
+                "pass_type_extension",
+                f"the certificate's pass type extension names {marker!r}, not {pass_type_id!r}",
+            )
         )
     if cert_team_id == team_id:
-        findings.append(Finding("ok", "team_identifier", f"the certificate belongs to team {team_id}"))
+        findings.append(
+            Finding("ok", "team_identifier", f"the certificate belongs to team {team_id}")
+        )
     else:
         findings.append(
             Finding(
@@ -526,19 +568,25 @@ def _check_expiry(what: str, certificate: x509.Certificate, moment: dt.datetime)
     not_after = certificate.not_valid_after_utc
     not_before = certificate.not_valid_before_utc
     if moment < not_before:
-        return Finding("error", f"{what} validity", f"the {what} is not valid before {not_before:%Y-%m-%d}")
+        return Finding(
+            "error", f"{what} validity", f"the {what} is not valid before {not_before:%Y-%m-%d}"
+        )
     days_left = (not_after - moment).days
     check = f"{what} expiry"
     if moment >= not_after:
         return Finding(
-            "error", check,
+            "error",
+            check,
             f"the {what} expired on {not_after:%Y-%m-%d}; new passes will not install and "
             "updates fail until it is renewed (keep the same pass type identifier)",
         )
     if days_left < _EXPIRY_WARNING_DAYS:
         return Finding(
-            "warning", check,
+            "warning",
+            check,
             f"the {what} expires in {days_left} days, on {not_after:%Y-%m-%d}; renew it soon "
             "with the same pass type identifier",
         )
-    return Finding("ok", check, f"the {what} is valid for {days_left} more days (until {not_after:%Y-%m-%d})")
+    return Finding(
+        "ok", check, f"the {what} is valid for {days_left} more days (until {not_after:%Y-%m-%d})"
+    )

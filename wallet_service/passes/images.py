@@ -57,9 +57,7 @@ def prepare_image(kind: str, data: bytes) -> dict[str, bytes]:
         if mode == "cover":
             resized = ImageOps.fit(picture, target, Image.Resampling.LANCZOS)
         elif kind == "icon":
-            resized = ImageOps.pad(
-                picture, target, Image.Resampling.LANCZOS, color=(0, 0, 0, 0)
-            )
+            resized = ImageOps.pad(picture, target, Image.Resampling.LANCZOS, color=(0, 0, 0, 0))
         else:
             resized = picture.resize(target, Image.Resampling.LANCZOS)
         files[f"{kind}{suffix}.png"] = _png(resized)
@@ -100,9 +98,9 @@ def _decode(kind: str, data: bytes) -> Image.Image:
             raise InvalidInput(
                 f"{kind} image is broken or truncated and cannot be decoded ({exc})", field=kind
             ) from exc
-    picture = ImageOps.exif_transpose(picture)
-    has_alpha = picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info
-    return picture.convert("RGBA" if has_alpha or kind == "icon" else "RGB")
+    upright = ImageOps.exif_transpose(picture)
+    has_alpha = upright.mode in ("RGBA", "LA", "PA") or "transparency" in upright.info
+    return upright.convert("RGBA" if has_alpha or kind == "icon" else "RGB")
 
 
 def _too_many_pixels(kind: str, size: tuple[int, int] | None) -> InvalidInput:
@@ -119,7 +117,10 @@ def _contained_size(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, i
     if box[0] == box[1]:
         return box  # icon: square canvas, picture padded inside
     ratio = min(box[0] / size[0], box[1] / size[1])
-    return (max(1, min(box[0], round(size[0] * ratio))), max(1, min(box[1], round(size[1] * ratio))))
+    return (
+        max(1, min(box[0], round(size[0] * ratio))),
+        max(1, min(box[1], round(size[1] * ratio))),
+    )
 
 
 def _png(picture: Image.Image) -> bytes:

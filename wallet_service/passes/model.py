@@ -83,7 +83,12 @@ REQUIRED_STRINGS: frozenset[str] = frozenset(
 _LAYOUT_AREAS = ("headerFields", "primaryFields", "secondaryFields", "auxiliaryFields")
 _FIELD_SPEC_KEYS = frozenset({"key", "label", "changeMessage", "source", "textAlignment"})
 _TEXT_ALIGNMENTS = frozenset(
-    {"PKTextAlignmentLeft", "PKTextAlignmentCenter", "PKTextAlignmentRight", "PKTextAlignmentNatural"}
+    {
+        "PKTextAlignmentLeft",
+        "PKTextAlignmentCenter",
+        "PKTextAlignmentRight",
+        "PKTextAlignmentNatural",
+    }
 )
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _RGB_COLOUR = re.compile(r"^rgb\((\d{1,3}), (\d{1,3}), (\d{1,3})\)$")
@@ -286,6 +291,13 @@ class Design:
                 )
             if not isinstance(data, bytes) or not data.startswith(_PNG_SIGNATURE):
                 raise InvalidInput(f"{filename} must be PNG bytes (§1.4)", field="images")
+        for kind in IMAGE_KINDS:
+            present = {n for n in self.images if n.split("@")[0].removesuffix(".png") == kind}
+            if present and len(present) != len(SCALES):
+                raise InvalidInput(
+                    f"{kind} needs all of @1x, @2x and @3x (§1.4); use prepare_image()",
+                    field="images",
+                )
         for index, location in enumerate(self.locations):
             _check_location(location, f"locations[{index}]")
         if self.barcode_format not in BARCODE_FORMATS:
@@ -378,7 +390,9 @@ class CardContent:
         if self.stamps is not None and (self.stamps < 0 or self.stamps_goal < 1):  # type: ignore[operator]
             raise InvalidInput("stamps must be ≥ 0 and stamps_goal ≥ 1", field="stamps")
         if self.cashback_percent is not None and not 0 <= self.cashback_percent <= 100:
-            raise InvalidInput("cashback_percent must be between 0 and 100", field="cashback_percent")
+            raise InvalidInput(
+                "cashback_percent must be between 0 and 100", field="cashback_percent"
+            )
         _check_web_service(self.web_service_url, self.authentication_token)
         if self.card_url is not None:
             _check_web_url(self.card_url, "card_url")
@@ -412,9 +426,13 @@ def _check_web_service(url: str | None, token: str | None) -> None:
             field="web_service_url",
         )
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput("web_service_url must be an absolute https:// URL", field="web_service_url")
+        raise InvalidInput(
+            "web_service_url must be an absolute https:// URL", field="web_service_url"
+        )
     if parts.query or parts.fragment:
-        raise InvalidInput("web_service_url must not have a query or fragment", field="web_service_url")
+        raise InvalidInput(
+            "web_service_url must not have a query or fragment", field="web_service_url"
+        )
     if parts.path.rstrip("/").endswith("/v1"):
         raise InvalidInput(
             "web_service_url is the base URL: the device appends /v1 itself (§2.2)",

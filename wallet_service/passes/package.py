@@ -11,7 +11,7 @@ import hashlib
 import json
 import struct
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -30,17 +30,21 @@ PKPASS_MEDIA_TYPE = "application/vnd.apple.pkpass"
 _DOS_TIME, _DOS_DATE = 0, (0 << 9) | (1 << 5) | 1
 _UTF8_NAMES = 0x0800
 _STORED, _DEFLATED = 0, 8
-_UNIX_FILE = (0o100644 << 16)
+_UNIX_FILE = 0o100644 << 16
 
 
 @dataclass(frozen=True)
 class _Entry:
-    """One finished zip member: its local record and its central-directory record."""
+    """One zip member: its local record, and its central-directory record up to the offset."""
 
     name: str
     sha1: str
     local: bytes
-    central: bytes  # without the 4-byte local-header offset and the name, see _central()
+    central_head: bytes  # the central record lacks the local-header offset and the name
+
+    def central(self, offset: int) -> bytes:
+        """The full central-directory record for a local record at ``offset``."""
+        return self.central_head + struct.pack("<I", offset) + self.name.encode()
 
 
 def build_pkpass(
@@ -83,7 +87,11 @@ def package(pass_json: Mapping[str, Any], shared: SharedFiles, signer: SignerCre
     signature = sign_manifest(manifest, signer)
     return _zip(
         shared,
-        (pass_entry, _entry("manifest.json", manifest, compress=True), _entry("signature", signature)),
+        (
+            pass_entry,
+            _entry("manifest.json", manifest, compress=True),
+            _entry("signature", signature),
+        ),
     )
 
 
@@ -95,11 +103,16 @@ def manifest_bytes(files: Mapping[str, bytes]) -> bytes:
 
 @dataclass(frozen=True)
 class SharedFiles:
-    """Files every pass of a (template, design) carries, ready to copy into archives."""
+    """Files every pass of a (template, design) carries, ready to copy into archives.
 
-    entries: tuple[_Entry, ...]
+    Their records open every archive, so their offsets, and so their whole central-directory
+    records, are the same in every pass.
+    """
+
+    names: tuple[str, ...]
+    local: bytes  # the local records, back to back
+    central: bytes  # their central-directory records
     manifest_tail: bytes  # ``,"icon.png":"…",…}``: the manifest after the pass.json digest
-    local_size: int
 
     def manifest_with(self, pass_sha1: str) -> bytes:
         """The manifest: pass.json's digest first, then the shared files' (§1.2)."""
@@ -118,15 +131,19 @@ def _shared_files(template: PassTemplate, design: Design) -> SharedFiles:
         files[name] = (data, None)
     for language, strings in localized_strings(template, design).items():
         files[f"{language}.lproj/pass.strings"] = (encode_strings(strings), None)
-    entries = []
-    offset = 0
-    for name in sorted(files):
-        data, sha1 = files[name]
-        entry = _entry(name, data, compress=not name.endswith(".png"), sha1=sha1)
-        entries.append(_with_offset(entry, offset))
-        offset += len(entry.local)
-    tail = "".join(f',"{e.name}":"{e.sha1}"' for e in entries) + "}"
-    return SharedFiles(tuple(entries), tail.encode(), offset)
+    entries = [
+        _entry(name, files[name][0], compress=not name.endswith(".png"), sha1=files[name][1])
+        for name in sorted(files)
+    ]
+    offsets = [0]
+    for entry in entries:
+        offsets.append(offsets[-1] + len(entry.local))
+    return SharedFiles(
+        names=tuple(e.name for e in entries),
+        local=b"".join(e.local for e in entries),
+        central=b"".join(e.central(offset) for e, offset in zip(entries, offsets, strict=False)),
+        manifest_tail=("".join(f',"{e.name}":"{e.sha1}"' for e in entries) + "}").encode(),
+    )
 
 
 def _entry(name: str, data: bytes, *, compress: bool = False, sha1: str | None = None) -> _Entry:
@@ -143,34 +160,24 @@ def _entry(name: str, data: bytes, *, compress: bool = False, sha1: str | None =
         "<HHHHHIII", 20, _UTF8_NAMES, method, _DOS_TIME, _DOS_DATE, crc, len(body), len(data)
     )
     local = b"PK\x03\x04" + common + struct.pack("<HH", len(encoded), 0) + encoded + body
-    central = (
+    central_head = (
         b"PK\x01\x02"
         + struct.pack("<H", (3 << 8) | 20)
         + common
         + struct.pack("<HHHHHI", len(encoded), 0, 0, 0, 0, _UNIX_FILE)
     )
-    return _Entry(name, sha1 or hashlib.sha1(data).hexdigest(), local, central)
+    return _Entry(name, sha1 or hashlib.sha1(data).hexdigest(), local, central_head)
 
 
-def _with_offset(entry: _Entry, offset: int) -> _Entry:
-    return _Entry(entry.name, entry.sha1, entry.local, _central(entry, offset))
-
-
-def _central(entry: _Entry, offset: int) -> bytes:
-    return entry.central + struct.pack("<I", offset) + entry.name.encode()
-
-
-def _zip(shared: SharedFiles, own: Iterable[_Entry]) -> bytes:
+def _zip(shared: SharedFiles, own: Sequence[_Entry]) -> bytes:
     """Shared records first (their offsets are fixed), then this pass's, then the directory."""
-    parts = [e.local for e in shared.entries]
-    directory = [e.central for e in shared.entries]
-    offset = shared.local_size
-    count = len(shared.entries)
+    offset = len(shared.local)
+    locals_, centrals = [shared.local], [shared.central]
     for entry in own:
-        parts.append(entry.local)
-        directory.append(_central(entry, offset))
+        locals_.append(entry.local)
+        centrals.append(entry.central(offset))
         offset += len(entry.local)
-        count += 1
-    central = b"".join(directory)
-    end = b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, count, count, len(central), offset, 0)
-    return b"".join(parts) + central + end
+    directory = b"".join(centrals)
+    count = len(shared.names) + len(own)
+    end = b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, count, count, len(directory), offset, 0)
+    return b"".join(locals_) + directory + end

@@ -52,9 +52,7 @@ class SignerCredentials:
         if not isinstance(self.private_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
             raise ConfigurationError("the pass signing key must be an RSA or EC private key")
         if not key_matches_certificate(self.private_key, self.certificate):
-            raise ConfigurationError(
-                "the pass signing key does not belong to the pass certificate"
-            )
+            raise ConfigurationError("the pass signing key does not belong to the pass certificate")
         if self.wwdr_certificate.subject != self.certificate.issuer:
             raise ConfigurationError(
                 "the WWDR certificate is not the issuer of the pass certificate: expected "

@@ -50,7 +50,7 @@ def decode_strings(data: bytes) -> dict[str, str]:
     for match in _ENTRY.finditer(text):
         if text[position : match.start()].strip():
             raise InvalidInput(
-                f"pass.strings has a malformed entry near {text[position:match.start()][:40]!r}",
+                f"pass.strings has a malformed entry near {text[position : match.start()][:40]!r}",
                 field="strings",
             )
         result[_unescape(match.group(1))] = _unescape(match.group(2))
