@@ -97,3 +97,47 @@ def test_demo_prepares_merchant_program_and_key(tmp_path):
     assert len(programs["items"]) == 1
     assert programs["items"][0]["tiers"][1]["name"] == "Silver"
     app.extensions["wallet"].engine.dispose()
+
+
+def test_dev_certs_and_doctor(tmp_path, monkeypatch):
+    monkeypatch.setenv("WALLET_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.delenv("WALLET_DATABASE_URL", raising=False)
+    runner = CliRunner()
+    r = runner.invoke(main, ["dev-certs"])
+    assert r.exit_code == 0, r.output
+    certs = tmp_path / "certs"
+    assert (certs / "pass-key.pem").stat().st_mode & 0o077 == 0
+    r = runner.invoke(main, ["doctor"])
+    assert r.exit_code == 0, r.output
+    assert "development set" in r.output
+
+    monkeypatch.setenv("WALLET_APPLE_CERT", str(certs / "pass-cert.pem"))
+    monkeypatch.setenv("WALLET_APPLE_KEY", str(certs / "pass-key.pem"))
+    monkeypatch.setenv("WALLET_APPLE_WWDR_CERT", str(certs / "wwdr.pem"))
+    r = runner.invoke(main, ["doctor"])
+    assert r.exit_code == 0, r.output
+    assert "error" not in r.output
+
+    monkeypatch.setenv("WALLET_APPLE_PASS_TYPE_ID", "pass.com.someone.else")
+    r = runner.invoke(main, ["doctor"])
+    assert r.exit_code == 1
+    assert "pass.com.someone.else" in r.output
+
+    monkeypatch.setenv("WALLET_APPLE_PASS_TYPE_ID", "pass.dev.wallet-service.loyalty")
+    monkeypatch.setenv("WALLET_APPLE_KEY", str(certs / "wwdr-key.pem"))
+    r = runner.invoke(main, ["doctor"])
+    assert r.exit_code == 1
+    assert "private" in r.output.lower()
+    assert "BEGIN" not in r.output  # no key material in the explanation
+
+
+def test_real_certificate_settings_go_together(tmp_path):
+    cert = tmp_path / "c.pem"
+    cert.write_text("x")
+    with pytest.raises(ConfigurationError) as info:
+        load_settings(environ={"WALLET_INSTANCE_PATH": str(tmp_path), "WALLET_APPLE_CERT": str(cert)})
+    assert "WALLET_APPLE_KEY" in str(info.value)
+    with pytest.raises(ConfigurationError) as info:
+        load_settings(environ={"WALLET_INSTANCE_PATH": str(tmp_path),
+                               "WALLET_APPLE_CERT": str(tmp_path / "missing.pem")})
+    assert "WALLET_APPLE_CERT" in str(info.value) and "no such file" in str(info.value)

@@ -51,10 +51,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
     app.extensions["wallet"] = WalletState(settings, engine, make_sessionmaker(engine))
 
+    from .apple_passes import ApplePasses
+    from .web.ratelimit import RateLimiter
+
+    app.extensions["wallet_passes"] = ApplePasses(settings)
+    app.extensions["wallet_rate_limiter"] = RateLimiter(settings.rate_limit_per_minute)
+
     web.init_app(app)
     from .web import api
+    from .web import apple
+    from .web import public
 
     app.register_blueprint(api.bp)
+    app.register_blueprint(apple.bp)
+    app.register_blueprint(public.bp)
     _register_app_handlers(app)
     return app
 

@@ -14,11 +14,11 @@ from flask import Flask
 from .errors import WalletError
 
 
-def _app() -> Flask:
+def _app(overrides: dict[str, Any] | None = None) -> Flask:
     from .app import create_app
 
     try:
-        return create_app()
+        return create_app(overrides)
     except WalletError as exc:
         raise click.ClickException(exc.message) from None
 
@@ -120,6 +120,83 @@ def revoke_api_key(merchant_id: int, key_id: int) -> None:
     click.echo(f"API key {key_id} revoked")
 
 
+@main.command("dev-certs")
+@click.option("--out", type=click.Path(), default=None,
+              help="Folder [default: <instance>/certs, where the service looks].")
+@click.option("--force", is_flag=True, help="Replace an existing set.")
+def dev_certs(out: str | None, force: bool) -> None:
+    """Create development certificates: a stand-in WWDR CA and a pass certificate.
+
+    Passes signed with them verify with openssl but do not install on an iPhone; see
+    certs.example/README.md for real certificates.
+    """
+    from .apple_assets import generate_dev_certs
+    from .config import load_settings
+
+    try:
+        settings = load_settings()
+    except WalletError as exc:
+        raise click.ClickException(exc.message) from None
+    target = out or str(settings.instance_path / "certs")
+    paths = generate_dev_certs(target, settings.apple_pass_type_id, settings.apple_team_id,
+                               overwrite=force)
+    click.echo(f"pass certificate: {paths.certificate}")
+    click.echo(f"private key:      {paths.private_key}")
+    click.echo(f"WWDR stand-in:    {paths.wwdr_certificate}")
+
+
+@main.command()
+def doctor() -> None:
+    """Check the configuration and explain what is wrong; exits 1 on any error."""
+    from .apple_assets import doctor as apple_doctor
+    from .config import load_settings
+
+    try:
+        settings = load_settings()
+    except WalletError as exc:
+        click.echo(f"error   settings: {exc.message}")
+        sys.exit(1)
+    findings: list[tuple[str, str, str]] = []
+    if settings.apple_dev_certs:
+        findings.append(("warning", "apple", "no Apple certificate configured: using the "
+                         "development set, whose passes do not install on an iPhone "
+                         "(see certs.example/README.md)"))
+        from .apple_passes import load_signer
+
+        try:
+            load_signer(settings)
+        except WalletError as exc:
+            findings.append(("error", "apple", exc.message))
+    else:
+        for f in apple_doctor(
+            pass_type_identifier=settings.apple_pass_type_id,
+            team_identifier=settings.apple_team_id, wwdr_cert=settings.apple_wwdr_cert,
+            p12=settings.apple_p12, cert=settings.apple_cert, key=settings.apple_key,
+            password=settings.apple_key_password,
+        ):
+            findings.append((f.level, f.check, f.message))
+    if not settings.public_url.startswith("https://"):
+        findings.append(("warning", "public url", f"WALLET_PUBLIC_URL is {settings.public_url}: "
+                         "iPhones only talk to an https webServiceURL in production"))
+    from sqlalchemy import text
+
+    from .db import make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        findings.append(("ok", "database", "reachable"))
+    except Exception as exc:  # any driver error means the same to an operator
+        findings.append(("error", "database", f"cannot connect: {type(exc).__name__}"))
+    finally:
+        engine.dispose()
+    for level, check, message in findings:
+        click.echo(f"{level:<7} {check}: {message}")
+    if any(level == "error" for level, _, _ in findings):
+        sys.exit(1)
+
+
 def _serve_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("--threads", default=4, show_default=True, help="Threads per worker.")(f)
     f = click.option("--workers", default=None, type=int,
@@ -141,10 +218,13 @@ def serve(host: str, port: int, workers: int | None, threads: int) -> None:
 @_serve_options
 def demo(host: str, port: int, workers: int | None, threads: int) -> None:
     """First run on the embedded defaults: schema, a demo merchant and program, then serve."""
+    import os
+
     from .demo import prepare_demo
 
-    app = _app()
     base = f"http://{host}:{port}"
+    # Links in the demo's cards should point at the address it serves on.
+    app = _app(None if os.environ.get("WALLET_PUBLIC_URL") else {"PUBLIC_URL": base})
     for line in prepare_demo(app, base):
         click.echo(line)
     sys.stdout.flush()

@@ -58,6 +58,37 @@ def _text(value: str) -> str:
     return value
 
 
+def _seconds(value: str) -> float:
+    number = float(value)
+    if not 0 <= number <= 86400:
+        raise ValueError("must be a number of seconds between 0 and 86400")
+    return number
+
+
+def _pass_type_id(value: str) -> str:
+    if not value.startswith("pass.") or " " in value:
+        raise ValueError("must look like pass.com.example.loyalty")
+    return value
+
+
+def _team_id(value: str) -> str:
+    if len(value) != 10 or not value.isalnum() or not value.isupper() and not value.isdigit():
+        raise ValueError("must be the 10-character Apple Team ID, such as ABCDE12345")
+    return value
+
+
+def _file(value: str) -> str:
+    if not Path(value).is_file():
+        raise ValueError(f"no such file: {value}")
+    return value
+
+
+def _push_backend(value: str) -> str:
+    if value not in ("auto", "apns", "null"):
+        raise ValueError("must be auto, apns or null")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -82,6 +113,32 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEFAULT_REGION", _region, "RU",
             "Country assumed for phone numbers written without a country code."),
     Setting("LOG_LEVEL", _log_level, "INFO", "Logging level."),
+    Setting("RATE_LIMIT_PER_MINUTE", _positive_int, 120,
+            "Requests per minute and client address on the unauthenticated endpoints."),
+    Setting("APPLE_PASS_TYPE_ID", _pass_type_id, "pass.dev.wallet-service.loyalty",
+            "Pass Type ID of the signing certificate."),
+    Setting("APPLE_TEAM_ID", _team_id, "DEVTEAM000", "Apple Developer Team ID."),
+    Setting("APPLE_P12", _file, None,
+            "Pass Type ID certificate and key as a .p12 file (instead of the PEM pair)."),
+    Setting("APPLE_CERT", _file, None,
+            "Pass Type ID certificate (PEM). Unset (and no .p12): development certificates "
+            "generated into `<instance>/certs`."),
+    Setting("APPLE_KEY", _file, None, "Private key of the certificate (PEM)."),
+    Setting("APPLE_KEY_PASSWORD", _text, None, "Password of the key or the .p12.", secret=True),
+    Setting("APPLE_WWDR_CERT", _file, None, "Apple WWDR G4 intermediate certificate (PEM or DER)."),
+    Setting("PUSH_BACKEND", _push_backend, "auto",
+            "`apns`, `null` (no pushes), or `auto`: APNs when real certificates are configured."),
+    Setting("APNS_URL", _url, "https://api.push.apple.com", "APNs base URL (HTTP/2)."),
+    Setting("APNS_CA_FILE", _file, None,
+            "CA bundle that verifies the APNs server. Unset: the system's trust store."),
+    Setting("APNS_KEY_ID", _text, None, "Token auth instead of the certificate: the .p8 key id."),
+    Setting("APNS_P8", _file, None, "Token auth: the .p8 key file (same team as the pass type)."),
+    Setting("PUSH_DEBOUNCE_SECONDS", _seconds, 1.0,
+            "A device's push waits this long so a burst of changes becomes one push."),
+    Setting("WORKER_POLL_SECONDS", _seconds, 0.2, "How often an idle worker looks for work."),
+    Setting("WORKER_LEASE_SECONDS", _seconds, 60.0,
+            "A claimed job returns to the queue after this long if its worker died."),
+    Setting("PUSH_MAX_ATTEMPTS", _positive_int, 10, "Tries before a push is marked failed."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -98,7 +155,29 @@ class Settings:
     secret_key: str = field(repr=False)
     default_region: str
     log_level: str
+    rate_limit_per_minute: int
+    apple_pass_type_id: str
+    apple_team_id: str
+    apple_p12: str | None
+    apple_cert: str | None
+    apple_key: str | None
+    apple_key_password: str | None = field(repr=False)
+    apple_wwdr_cert: str | None
+    push_backend: str
+    apns_url: str
+    apns_ca_file: str | None
+    apns_key_id: str | None
+    apns_p8: str | None
+    push_debounce_seconds: float
+    worker_poll_seconds: float
+    worker_lease_seconds: float
+    push_max_attempts: int
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def apple_dev_certs(self) -> bool:
+        """True when no real Apple certificate is configured (development set in use)."""
+        return not (self.apple_p12 or self.apple_cert)
 
     @property
     def is_sqlite(self) -> bool:
@@ -138,16 +217,36 @@ def load_settings(
     instance = Path(values["INSTANCE_PATH"]).resolve()
     database_url = values["DATABASE_URL"] or f"sqlite:///{instance / 'wallet.db'}"
     secret_key = values["SECRET_KEY"] or _instance_secret(instance)
+    _check_apple(values)
+    plain = {k.lower(): v for k, v in values.items()
+             if k not in ("INSTANCE_PATH", "DATABASE_URL", "SECRET_KEY")}
     return Settings(
         instance_path=instance,
         database_url=database_url,
-        db_pool_size=values["DB_POOL_SIZE"],
-        public_url=values["PUBLIC_URL"],
         secret_key=secret_key,
-        default_region=values["DEFAULT_REGION"],
-        log_level=values["LOG_LEVEL"],
         extra=overrides,
+        **plain,
     )
+
+
+def _check_apple(values: dict[str, Any]) -> None:
+    """Settings that only make sense together."""
+    if values["APPLE_CERT"] and not values["APPLE_KEY"]:
+        raise ConfigurationError("WALLET_APPLE_KEY is required with WALLET_APPLE_CERT",
+                                 field="WALLET_APPLE_KEY")
+    if values["APPLE_KEY"] and not values["APPLE_CERT"]:
+        raise ConfigurationError("WALLET_APPLE_CERT is required with WALLET_APPLE_KEY",
+                                 field="WALLET_APPLE_CERT")
+    if (values["APPLE_CERT"] or values["APPLE_P12"]) and not values["APPLE_WWDR_CERT"]:
+        raise ConfigurationError(
+            "WALLET_APPLE_WWDR_CERT is required with real certificates (Apple WWDR G4)",
+            field="WALLET_APPLE_WWDR_CERT")
+    if values["APPLE_CERT"] and values["APPLE_P12"]:
+        raise ConfigurationError("set WALLET_APPLE_P12 or WALLET_APPLE_CERT, not both",
+                                 field="WALLET_APPLE_P12")
+    if bool(values["APNS_KEY_ID"]) != bool(values["APNS_P8"]):
+        raise ConfigurationError("WALLET_APNS_KEY_ID and WALLET_APNS_P8 go together",
+                                 field="WALLET_APNS_P8")
 
 
 def _instance_secret(instance: Path) -> str:

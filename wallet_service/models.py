@@ -16,6 +16,7 @@ from sqlalchemy import Date
 from sqlalchemy import ForeignKey
 from sqlalchemy import Index
 from sqlalchemy import Integer
+from sqlalchemy import LargeBinary
 from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
@@ -69,6 +70,20 @@ class LoyaltyProgram(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+class ProgramImage(Base):
+    """A merchant's image for a program, already converted to one exact pass size."""
+
+    __tablename__ = "program_images"
+    __table_args__ = (UniqueConstraint("program_id", "filename"),)
+
+    id: Mapped[bigint_pk]
+    program_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_programs.id"))
+    kind: Mapped[str] = mapped_column(String(10))
+    filename: Mapped[str] = mapped_column(String(40))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[created_at]
+
+
 class Member(Base):
     __tablename__ = "members"
     __table_args__ = (
@@ -113,6 +128,11 @@ class LoyaltyCard(Base):
     lifetime_spend_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     tier: Mapped[str | None] = mapped_column(String(60))
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Position in the service-wide order of published changes; devices poll with it as
+    # their ``passesUpdatedSince`` tag. Assigned by the outbox sequencer, never by a request.
+    update_seq: Mapped[int] = mapped_column(BigInteger, default=0, index=True)
+    # Distinct per version, one second apart at least (HTTP dates have 1 s resolution).
+    last_modified: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[created_at]
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -140,3 +160,91 @@ class LedgerTransaction(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[created_at]
+
+
+class CardChange(Base):
+    """Outbox: a card's visible content changed, written in the same transaction as the
+    change. The sequencer turns these into update tags and delivery jobs."""
+
+    __tablename__ = "card_changes"
+
+    id: Mapped[bigint_pk]
+    card_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_cards.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[created_at]
+
+
+class UpdateCounter(Base):
+    """One row: the last update tag handed out. Its row lock orders the sequencers."""
+
+    __tablename__ = "update_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Device(Base):
+    """An Apple device (one Wallet library) that registered for pass updates."""
+
+    __tablename__ = "devices"
+
+    id: Mapped[bigint_pk]
+    device_library_identifier: Mapped[str] = mapped_column(String(128), unique=True)
+    push_token: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[created_at]
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Registration(Base):
+    __tablename__ = "registrations"
+    __table_args__ = (UniqueConstraint("device_id", "card_id"),)
+
+    id: Mapped[bigint_pk]
+    device_id: Mapped[int] = mapped_column(BigId, ForeignKey("devices.id", ondelete="CASCADE"))
+    card_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_cards.id"), index=True)
+    created_at: Mapped[created_at]
+
+
+class DeliveryJob(Base):
+    """A push (or, later, a Google update) to deliver. ``status``: ``pending`` (waiting for
+    ``available_at``), ``sending`` (claimed by a worker until ``lease_until``), ``failed``
+    (given up; kept for operators). Delivered jobs are deleted."""
+
+    __tablename__ = "delivery_jobs"
+    __table_args__ = (Index("ix_delivery_jobs_claim", "channel", "status", "available_at"),)
+
+    id: Mapped[bigint_pk]
+    channel: Mapped[str] = mapped_column(String(10))
+    target_id: Mapped[int] = mapped_column(BigId)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    available_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lease_until: Mapped[dt.datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[created_at]
+
+
+class PushAttempt(Base):
+    """Every APNs outcome, for operators: which device, what APNs answered, what we did."""
+
+    __tablename__ = "push_attempts"
+
+    id: Mapped[bigint_pk]
+    device_id: Mapped[int] = mapped_column(BigId, index=True)
+    token_prefix: Mapped[str] = mapped_column(String(16))
+    status: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(String(100))
+    outcome: Mapped[str] = mapped_column(String(20))
+    apns_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[created_at]
+
+
+class DeviceLog(Base):
+    """Messages Wallet posts to ``/v1/log``: the best debugging channel for passes."""
+
+    __tablename__ = "device_logs"
+
+    id: Mapped[bigint_pk]
+    message: Mapped[str] = mapped_column(Text)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[created_at] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -177,6 +177,12 @@ class ProgramOut(BaseModel):
     updated_at: dt.datetime
 
 
+class ProgramImageOut(BaseModel):
+    program_id: int
+    kind: str
+    files: list[str] = Field(description="The pass files made from the upload, per resolution")
+
+
 class ProgramList(BaseModel):
     items: list[ProgramOut]
 

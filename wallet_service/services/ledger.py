@@ -37,6 +37,8 @@ from ..models import LedgerTransaction
 from ..models import LoyaltyCard
 from ..models import LoyaltyProgram
 from ..schemas import TransactionCreate
+from .cards import next_last_modified
+from .cards import publish_change
 from .tiers import minor_units
 from .tiers import points_for_amount
 from .tiers import tier_for
@@ -48,7 +50,7 @@ CARD = LoyaltyCard.__table__
 _LOCK_CARD = (
     select(
         CARD.c.id, CARD.c.status, CARD.c.balance, CARD.c.tier, CARD.c.version,
-        CARD.c.updated_at, CARD.c.lifetime_points, CARD.c.lifetime_spend_minor,
+        CARD.c.updated_at, CARD.c.last_modified, CARD.c.lifetime_points, CARD.c.lifetime_spend_minor,
         LoyaltyProgram.currency, LoyaltyProgram.rules,
     )
     .join(LoyaltyProgram, LoyaltyProgram.id == CARD.c.program_id)
@@ -68,7 +70,8 @@ _UPDATE_CARD = (
     update(CARD)
     .where(CARD.c.id == bindparam("card_id"))
     .values({c: bindparam(c) for c in ("balance", "tier", "lifetime_points",
-                                       "lifetime_spend_minor", "version", "updated_at")})
+                                       "lifetime_spend_minor", "version", "updated_at",
+                                       "last_modified")})
 )
 
 
@@ -166,12 +169,17 @@ def post_transaction(
 
     now = utcnow()
     visible = (balance, tier) != (card.balance, card.tier)
+    version = card.version + 1 if visible else card.version
     session.execute(_UPDATE_CARD, {
         "card_id": card.id, "balance": balance, "tier": tier,
         "lifetime_points": lifetime_points, "lifetime_spend_minor": lifetime_spend,
-        "version": card.version + 1 if visible else card.version,
+        "version": version,
         "updated_at": now if visible else card.updated_at,
+        "last_modified": (next_last_modified(card.last_modified, now) if visible
+                          else card.last_modified),
     })
+    if visible:
+        publish_change(session, card.id, version, now)
     txn_id = session.execute(_INSERT_TXN, {
         "merchant_id": merchant_id, "card_id": card.id, "type": data.type, "points": points,
         "amount_minor": amount_minor, "reason": data.reason, "balance_after": balance,

@@ -5,15 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import delete
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..db import utcnow
 from ..errors import ResourceNotFound
 from ..models import LoyaltyProgram
+from ..models import ProgramImage
 from ..schemas import ProgramCreate
 from ..schemas import ProgramOut
 from ..schemas import ProgramUpdate
 from ..validation import raise_for
+from .cards import publish_program_change
 
 
 def create_program(session: Session, merchant_id: int, data: ProgramCreate) -> LoyaltyProgram:
@@ -61,11 +65,70 @@ def update_program(
         data = ProgramCreate.model_validate(merged)
     except ValidationError as exc:
         raise_for(exc)
+    changed = False
     for name, value in _columns(data).items():
         if getattr(program, name) != value:
             setattr(program, name, value)
-    session.flush()
+            changed = True
+    if changed:
+        now = utcnow()
+        program.updated_at = now
+        session.flush()
+        publish_program_change(session, program.id, now)
     return program
+
+
+def set_program_image(
+    session: Session, merchant_id: int, program_id: int, kind: str, files: dict[str, bytes]
+) -> LoyaltyProgram:
+    """Replace the program's image of ``kind`` with ``files`` (already converted to exact
+    pass sizes); every card shows it, so every card gets a new version.
+
+    :raises ResourceNotFound: missing, or another merchant's.
+    """
+    program = get_program(session, merchant_id, program_id)
+    _delete_images(session, program.id, kind)
+    now = utcnow()
+    session.add_all(
+        ProgramImage(program_id=program.id, kind=kind, filename=name, data=data, created_at=now)
+        for name, data in files.items()
+    )
+    program.updated_at = now
+    session.flush()
+    publish_program_change(session, program.id, now)
+    return program
+
+
+def clear_program_image(
+    session: Session, merchant_id: int, program_id: int, kind: str
+) -> LoyaltyProgram:
+    """Go back to the template's image of ``kind``."""
+    program = get_program(session, merchant_id, program_id)
+    if _delete_images(session, program.id, kind):
+        now = utcnow()
+        program.updated_at = now
+        session.flush()
+        publish_program_change(session, program.id, now)
+    return program
+
+
+def program_images(session: Session, program_id: int) -> dict[str, bytes]:
+    return dict(session.execute(
+        select(ProgramImage.filename, ProgramImage.data).where(ProgramImage.program_id == program_id)
+    ).all())
+
+
+def image_kinds(session: Session, program_id: int) -> list[str]:
+    return sorted(set(session.scalars(
+        select(ProgramImage.kind).where(ProgramImage.program_id == program_id)
+    )))
+
+
+def _delete_images(session: Session, program_id: int, kind: str) -> int:
+    result = session.execute(
+        delete(ProgramImage).where(ProgramImage.program_id == program_id, ProgramImage.kind == kind)
+    )
+    return int(result.rowcount or 0)
 
 
 def program_create_view(program: LoyaltyProgram) -> ProgramCreate:

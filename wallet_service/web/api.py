@@ -19,9 +19,11 @@ from werkzeug.exceptions import HTTPException
 from .. import schemas as s
 from ..errors import AuthenticationFailed
 from ..errors import InvalidInput
+from ..errors import ResourceNotFound
 from ..errors import WalletError
 from ..models import LoyaltyProgram
 from ..models import Member
+from ..passes import prepare_image
 from ..services import ledger
 from ..services import members
 from ..services import merchants
@@ -105,6 +107,47 @@ def update_program(program_id: int, body: s.ProgramUpdate) -> s.ProgramOut:
     """Fields left out keep their value; the merged program is validated as a whole."""
     session = get_session()
     program = programs.update_program(session, _merchant(), program_id, body)
+    session.commit()
+    return programs.program_out(program)
+
+
+IMAGE_KINDS = ("icon", "logo", "strip")
+
+
+def _image_kind(kind: str) -> str:
+    if kind not in IMAGE_KINDS:
+        raise ResourceNotFound(f"kind: no image kind {kind!r}; use icon, logo or strip",
+                               field="kind")
+    return kind
+
+
+@bp.operation("/programs/<int:program_id>/images/<kind>", "PUT",
+              summary="Upload the program's icon, logo or strip image",
+              response=s.ProgramImageOut, errors=(404, 413), tags=("programs",),
+              media=("image/png", "image/jpeg"))
+def put_program_image(program_id: int, kind: str) -> s.ProgramImageOut:
+    """Send the image itself as the body (PNG or JPEG, any size; or a multipart form field
+    `file`). It is converted once to the exact sizes Wallet uses at @1x, @2x and @3x; every
+    card of the program is then updated on customers' phones."""
+    _image_kind(kind)
+    upload = request.files.get("file")
+    data = upload.read() if upload is not None else request.get_data()
+    if not data:
+        raise InvalidInput(f"{kind}: send the image as the request body", field=kind)
+    files = prepare_image(kind, data)
+    session = get_session()
+    programs.set_program_image(session, _merchant(), program_id, kind, files)
+    session.commit()
+    return s.ProgramImageOut(program_id=program_id, kind=kind, files=sorted(files))
+
+
+@bp.operation("/programs/<int:program_id>/images/<kind>", "DELETE",
+              summary="Go back to the template's image", response=s.ProgramOut,
+              errors=(404,), tags=("programs",))
+def delete_program_image(program_id: int, kind: str) -> s.ProgramOut:
+    _image_kind(kind)
+    session = get_session()
+    program = programs.clear_program_image(session, _merchant(), program_id, kind)
     session.commit()
     return programs.program_out(program)
 

@@ -8,5 +8,9 @@ from ..models import LoyaltyCard
 
 def member_links(settings: Settings, card: LoyaltyCard) -> dict[str, str | None]:
     """``apple_pass_url``, ``google_save_url`` and ``card_url`` of a card (None while the
-    feature behind a link is not available)."""
-    return {"apple_pass_url": None, "google_save_url": None, "card_url": None}
+    feature behind a link is not configured)."""
+    return {
+        "apple_pass_url": f"{settings.public_url}/passes/{card.download_token}",
+        "google_save_url": None,
+        "card_url": None,
+    }

@@ -44,6 +44,12 @@ def build_document(
                 "required": True,
                 "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
             }
+        if op.media:
+            item["requestBody"] = {
+                "required": True,
+                "content": {m: {"schema": {"type": "string", "format": "binary"}}
+                            for m in op.media},
+            }
         if not op.auth:
             item["security"] = []
         paths.setdefault(prefix + openapi_path(op.rule), {})[op.method.lower()] = item
@@ -98,7 +104,7 @@ def _responses(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
     codes = set(op.errors)
     if op.auth:
         codes.add(401)
-    if op.body is not None or op.query is not None:
+    if op.body is not None or op.query is not None or op.media:
         codes.update((400, 422))
     for code in sorted(codes):
         responses[str(code)] = {"description": HTTPStatus(code).phrase, "content": problem}

@@ -36,6 +36,7 @@ class Operation:
     tags: tuple[str, ...]
     headers: dict[str, str] = field(default_factory=dict)
     auth: bool = True
+    media: tuple[str, ...] = ()  # a raw (non-JSON) request body of these types
 
 
 class ApiBlueprint(Blueprint):
@@ -60,13 +61,14 @@ class ApiBlueprint(Blueprint):
         tags: tuple[str, ...] = (),
         headers: dict[str, str] | None = None,
         auth: bool = True,
+        media: tuple[str, ...] = (),
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
             op = Operation(
                 rule=rule, method=method, endpoint=view.__name__, summary=summary,
                 description=(view.__doc__ or "").strip(), body=body, query=query,
                 response=response, status=int(status), errors=errors, tags=tags,
-                headers=headers or {}, auth=auth,
+                headers=headers or {}, auth=auth, media=media,
             )
             self.operations.append(op)
 

@@ -1,0 +1,147 @@
+"""Apple's pass web service (apple-wallet spec §3), at ``{PUBLIC_URL}/apple/v1/...``.
+
+Devices get bare status codes, as Apple specifies; bodies are JSON only where Apple defines
+one. https://developer.apple.com/documentation/walletpasses/adding-a-web-service-to-update-passes
+"""
+
+from __future__ import annotations
+
+import math
+from email.utils import format_datetime
+from email.utils import parsedate_to_datetime
+from http import HTTPStatus
+from typing import Any
+
+from flask import Blueprint
+from flask import Response
+from flask import abort
+from flask import current_app
+from flask import jsonify
+from flask import request
+
+from ..db import utcnow
+from ..errors import AuthenticationFailed
+from ..errors import ResourceNotFound
+from ..errors import WalletError
+from ..services import passkit
+from . import get_session
+from . import wallet
+
+PREFIX = "/apple"
+bp = Blueprint("apple", __name__, url_prefix=PREFIX)
+
+
+def web_service_url(public_url: str) -> str:
+    """The ``webServiceURL`` written into every pass."""
+    return public_url + PREFIX
+
+
+@bp.errorhandler(WalletError)
+def _wallet_error(exc: WalletError) -> Response:
+    return Response(status=exc.status)
+
+
+def _limited() -> None:
+    wait = current_app.extensions["wallet_rate_limiter"].allow(request.remote_addr or "?")
+    if wait:
+        response = Response(status=HTTPStatus.TOO_MANY_REQUESTS)
+        response.headers["Retry-After"] = str(math.ceil(wait))
+        abort(response)
+
+
+def _check_pass_type(pass_type_identifier: str) -> None:
+    if pass_type_identifier != wallet().settings.apple_pass_type_id:
+        raise ResourceNotFound("unknown pass type")
+
+
+def _card(pass_type_identifier: str, serial_number: str) -> Any:
+    _check_pass_type(pass_type_identifier)
+    token = passkit.parse_apple_pass_header(request.headers.get("Authorization"))
+    try:
+        return passkit.authenticated_card(get_session(), serial_number, token)
+    except (AuthenticationFailed, ResourceNotFound):
+        _limited()  # guessing tokens or serials costs the guesser, not us
+        raise
+
+
+@bp.post("/v1/devices/<device_library_identifier>/registrations/<pass_type_identifier>/"
+         "<serial_number>")
+def register(device_library_identifier: str, pass_type_identifier: str,
+             serial_number: str) -> Response:
+    """Register a pass for update notifications: 201 new, 200 already registered, 401."""
+    card = _card(pass_type_identifier, serial_number)
+    body = request.get_json(silent=True)
+    push_token = body.get("pushToken") if isinstance(body, dict) else None
+    if (not isinstance(push_token, str) or not 1 <= len(push_token) <= 256
+            or not 1 <= len(device_library_identifier) <= 128):
+        return Response(status=HTTPStatus.BAD_REQUEST)
+    session = get_session()
+    created = passkit.register_device(session, card, device_library_identifier, push_token,
+                                      utcnow())
+    session.commit()
+    return Response(status=HTTPStatus.CREATED if created else HTTPStatus.OK)
+
+
+@bp.delete("/v1/devices/<device_library_identifier>/registrations/<pass_type_identifier>/"
+           "<serial_number>")
+def unregister(device_library_identifier: str, pass_type_identifier: str,
+               serial_number: str) -> Response:
+    """Unregister a pass: 200 (also when it was not registered), 401."""
+    card = _card(pass_type_identifier, serial_number)
+    session = get_session()
+    passkit.unregister_device(session, card, device_library_identifier)
+    session.commit()
+    return Response(status=HTTPStatus.OK)
+
+
+@bp.get("/v1/devices/<device_library_identifier>/registrations/<pass_type_identifier>")
+def serials(device_library_identifier: str, pass_type_identifier: str) -> Response:
+    """The serials of this device's passes updated since ``passesUpdatedSince``: 200 with
+    ``serialNumbers`` and ``lastUpdated``, 204 when none, 404 for an unknown device."""
+    _limited()
+    _check_pass_type(pass_type_identifier)
+    since = passkit.parse_tag(request.args.get("passesUpdatedSince"))
+    found = passkit.updated_serials(get_session(), device_library_identifier, since)
+    if found is None:
+        return Response(status=HTTPStatus.NO_CONTENT)
+    return jsonify(serialNumbers=found.serial_numbers, lastUpdated=found.last_updated)
+
+
+@bp.get("/v1/passes/<pass_type_identifier>/<serial_number>")
+def latest_pass(pass_type_identifier: str, serial_number: str) -> Response:
+    """The current signed pass: 200 with ``Last-Modified``, 304 when unchanged since
+    ``If-Modified-Since``, 401. HEAD is answered too (Flask derives it from GET)."""
+    card = _card(pass_type_identifier, serial_number)
+    last_modified = card.last_modified.replace(microsecond=0)
+    since = _http_date(request.headers.get("If-Modified-Since"))
+    if since is not None and since >= last_modified:
+        response = Response(status=HTTPStatus.NOT_MODIFIED)
+    else:
+        data = current_app.extensions["wallet_passes"].pass_bytes(get_session(), card)
+        response = Response(data, mimetype="application/vnd.apple.pkpass")
+    response.headers["Last-Modified"] = format_datetime(last_modified, usegmt=True)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _http_date(value: str | None) -> Any:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed if parsed.tzinfo else None
+
+
+@bp.post("/v1/log")
+def log() -> Response:
+    """Messages from Wallet about problems with passes; always 200 (spec §3.5)."""
+    _limited()
+    body = request.get_json(silent=True)
+    logs = body.get("logs") if isinstance(body, dict) else None
+    if isinstance(logs, list):
+        session = get_session()
+        passkit.store_logs(session, logs, request.remote_addr, utcnow())
+        session.commit()
+    return Response(status=HTTPStatus.OK)
