@@ -169,3 +169,23 @@ def test_design_change_reaches_every_card(api):
     # A PATCH that changes nothing does not touch the cards.
     api.patch(f"/programs/{program['id']}", {"design": {"background_color": "#102030"}})
     assert api.get(f"/members/{members[0]['id']}").json["version"] == members[0]["version"] + 1
+
+
+def test_closed_card_is_void_and_takes_no_transactions(api):
+    member = api.member(api.program()["id"])
+    api.post(f"/members/{member['id']}/transactions", {"type": "earn", "points": 5})
+    r = api.post(f"/members/{member['id']}/close")
+    assert r.status_code == 200 and r.json["status"] == "closed"
+    version = r.json["version"]
+    assert api.post(f"/members/{member['id']}/close").json["version"] == version  # idempotent
+    pj = json.loads(open_pass(download(api, member).data)["pass.json"])
+    assert pj["voided"] is True
+    r = api.post(f"/members/{member['id']}/transactions", {"type": "earn", "points": 5})
+    assert r.status_code == 409
+    assert api.get(f"/members/{member['id']}").json["balance"] == 5
+
+
+def test_closing_another_merchants_card_is_404(api, other_api):
+    theirs = other_api.member(other_api.program()["id"])
+    assert api.post(f"/members/{theirs['id']}/close").status_code == 404
+    assert other_api.get(f"/members/{theirs['id']}").json["status"] == "active"

@@ -208,10 +208,42 @@ def _serve_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 @main.command()
 @_serve_options
-def serve(host: str, port: int, workers: int | None, threads: int) -> None:
-    """Run the service (web and background workers) on the configured database."""
+@click.option("--no-worker", is_flag=True,
+              help="Web only; run 'wallet-service worker' processes separately.")
+def serve(host: str, port: int, workers: int | None, threads: int, no_worker: bool) -> None:
+    """Run the service (web and background worker) on the configured database."""
     app = _app()
-    _run_server(app, host, port, workers, threads)
+    _run_server(app, host, port, workers, threads, with_worker=not no_worker)
+
+
+@main.command()
+def worker() -> None:
+    """Deliver pass updates: sequence card changes and push to devices. Run as many as
+    you like on PostgreSQL; they share the queue."""
+    app = _app()
+    _run_worker(app)
+
+
+def _run_worker(app: Flask) -> None:
+    import signal
+    import threading
+
+    from .worker import Worker
+    from .worker import make_push_client
+
+    state = _state(app)
+    try:
+        push = make_push_client(state.settings)
+    except WalletError as exc:
+        raise click.ClickException(exc.message) from None
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        Worker(sessions=state.sessionmaker, push=push, settings=state.settings).run(stop)
+    finally:
+        push.close()
+        state.engine.dispose()
 
 
 @main.command()
@@ -228,10 +260,11 @@ def demo(host: str, port: int, workers: int | None, threads: int) -> None:
     for line in prepare_demo(app, base):
         click.echo(line)
     sys.stdout.flush()
-    _run_server(app, host, port, workers, threads)
+    _run_server(app, host, port, workers, threads, with_worker=True)
 
 
-def _run_server(app: Flask, host: str, port: int, workers: int | None, threads: int) -> None:
+def _run_server(app: Flask, host: str, port: int, workers: int | None, threads: int, *,
+                with_worker: bool) -> None:
     from gunicorn.app.base import BaseApplication
 
     class _Server(BaseApplication):  # type: ignore[misc]
@@ -248,7 +281,22 @@ def _run_server(app: Flask, host: str, port: int, workers: int | None, threads: 
 
     # Connections must not cross the fork into the worker processes.
     _state(app).engine.dispose()
-    _Server().run()
+    background = None
+    if with_worker:
+        background = multiprocessing.get_context("spawn").Process(
+            target=_worker_process, name="wallet-service worker", daemon=True)
+        background.start()
+    try:
+        _Server().run()
+    finally:
+        if background is not None and background.is_alive():
+            background.terminate()
+            background.join(10)
+
+
+def _worker_process() -> None:
+    """The background worker beside the web server (a separate process: its own GIL)."""
+    _run_worker(_app())
 
 
 if __name__ == "__main__":  # pragma: no cover

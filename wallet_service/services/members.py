@@ -17,6 +17,8 @@ from ..errors import ResourceNotFound
 from ..models import LoyaltyCard
 from ..models import Member
 from ..schemas import MemberCreate
+from .cards import next_last_modified
+from .cards import publish_change
 from .programs import get_program
 from .tiers import tier_for
 
@@ -164,3 +166,25 @@ def find_members(
     if after_id is not None:
         query = query.where(Member.id > after_id)
     return list(session.scalars(query).unique())
+
+
+def close_card(session: Session, merchant_id: int, member_id: int) -> Member:
+    """Close the member's card: phones show it as void and it takes no more transactions.
+    Closing a closed card changes nothing.
+
+    :raises ResourceNotFound: missing, or another merchant's.
+    """
+    member = get_member(session, merchant_id, member_id)
+    card = session.scalar(
+        select(LoyaltyCard).where(LoyaltyCard.id == member.card.id).with_for_update()
+    )
+    assert card is not None
+    if card.status != "closed":
+        now = utcnow()
+        card.status = "closed"
+        card.version += 1
+        card.updated_at = now
+        card.last_modified = next_last_modified(card.last_modified, now)
+        session.flush()
+        publish_change(session, card.id, card.version, now)
+    return member

@@ -236,6 +236,17 @@ def get_member(member_id: int) -> s.MemberOut:
     return member_out(members.get_member(get_session(), _merchant(), member_id))
 
 
+@bp.operation("/members/<int:member_id>/close", "POST", summary="Close a member's card",
+              response=s.MemberOut, errors=(404,), tags=("members",))
+def close_card(member_id: int) -> s.MemberOut:
+    """The card turns void on the customer's phone and accepts no more transactions (409).
+    Closing twice is harmless."""
+    session = get_session()
+    member = members.close_card(session, _merchant(), member_id)
+    session.commit()
+    return member_out(member)
+
+
 # --- transactions -----------------------------------------------------------------------
 
 

@@ -98,10 +98,14 @@ def unregister(device_library_identifier: str, pass_type_identifier: str,
 def serials(device_library_identifier: str, pass_type_identifier: str) -> Response:
     """The serials of this device's passes updated since ``passesUpdatedSince``: 200 with
     ``serialNumbers`` and ``lastUpdated``, 204 when none, 404 for an unknown device."""
-    _limited()
     _check_pass_type(pass_type_identifier)
     since = passkit.parse_tag(request.args.get("passesUpdatedSince"))
-    found = passkit.updated_serials(get_session(), device_library_identifier, since)
+    try:
+        found = passkit.updated_serials(get_session(), device_library_identifier, since)
+    except ResourceNotFound:
+        # Only guesses are limited: many real phones can share one carrier NAT address.
+        _limited()
+        raise
     if found is None:
         return Response(status=HTTPStatus.NO_CONTENT)
     return jsonify(serialNumbers=found.serial_numbers, lastUpdated=found.last_updated)

@@ -1,0 +1,315 @@
+"""Pass updates reach phones: outbox → worker → APNs (a local HTTP/2 stand-in that demands
+the pass certificate as client certificate), and every outcome is recorded.
+
+The service reaches the stand-in only through its settings (APNs URL and CA bundle).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from apns_standin import ApnsStandIn
+from apns_standin import Reply
+from apns_standin import make_certificates
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy import text
+
+from apple_device import Device
+from apple_device import balance_of
+from wallet_service.models import DeliveryJob
+from wallet_service.models import Device as DeviceRow
+from wallet_service.models import LoyaltyCard
+from wallet_service.models import PushAttempt
+from wallet_service.models import Registration
+from wallet_service.worker import Worker
+from wallet_service.worker import make_push_client
+
+PASS_TYPE = "pass.dev.wallet-service.loyalty"
+
+
+@pytest.fixture(scope="module")
+def apns_certs(app, tmp_path_factory):
+    """The stand-in's PKI, plus the service's own (development) WWDR CA so the stand-in
+    accepts the pass certificate as client certificate, as Apple does."""
+    from wallet_service.apple_passes import load_signer
+
+    settings = app.extensions["wallet"].settings
+    load_signer(settings)  # makes sure the development set exists
+    certs = make_certificates(tmp_path_factory.mktemp("apns"))
+    bundle = certs.folder / "trusted.pem"
+    bundle.write_bytes(certs.ca_file.read_bytes()
+                       + (settings.instance_path / "certs" / "wwdr.pem").read_bytes())
+    return dataclasses.replace(certs, ca_file=bundle)
+
+
+@pytest.fixture
+def apns(apns_certs):
+    with ApnsStandIn(certs=apns_certs, topic=PASS_TYPE) as standin:
+        yield standin
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = dt.datetime.now(dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture
+def make_worker(app, apns):
+    made = []
+
+    def make(clock=None, **changes):
+        changes.setdefault("push_debounce_seconds", 0.0)
+        settings = dataclasses.replace(
+            app.extensions["wallet"].settings, push_backend="apns", apns_url=apns.url,
+            apns_ca_file=str(apns.certs.ca_file), **changes)
+        push = make_push_client(settings)
+        made.append(push)
+        return Worker(sessions=app.extensions["wallet"].sessionmaker, push=push,
+                      settings=settings, clock=clock or Clock())
+
+    yield make
+    for push in made:
+        push.close()
+
+
+def tokens_of(app):
+    with app.extensions["wallet"].sessionmaker() as s:
+        return dict(s.execute(select(LoyaltyCard.serial_number,
+                                     LoyaltyCard.authentication_token)).all())
+
+
+def register(app, client, members, n_devices=1, prefix="lib"):
+    tokens = tokens_of(app)
+    phones = []
+    for d in range(n_devices):
+        phone = Device(client, f"{prefix}-{d}", f"{d:064x}")
+        for m in members:
+            assert phone.register(m["serial_number"], tokens[m["serial_number"]]).status_code == 201
+        phone.sync(tokens)
+        phones.append(phone)
+    return phones, tokens
+
+
+def count(app, model, *where):
+    with app.extensions["wallet"].sessionmaker() as s:
+        return s.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def test_points_change_pushes_the_device_and_it_fetches_the_new_pass(app, api, client, apns,
+                                                                    make_worker):
+    member = api.member(api.program()["id"])
+    (phone,), tokens = register(app, client, [member])
+    api.post(f"/members/{member['id']}/transactions", {"type": "earn", "points": 42})
+    worker = make_worker()
+    assert worker.run_once() > 0
+    [push] = apns.requests
+    assert push.token == phone.push_token
+    assert push.method == "POST" and push.path == f"/3/device/{phone.push_token}"
+    assert push.headers["apns-topic"] == PASS_TYPE
+    assert push.body == b"{}"
+    assert "CN=Pass Type ID: " + PASS_TYPE in push.client_subject
+    assert phone.sync(tokens) == [member["serial_number"]]
+    assert balance_of(phone.passes[member["serial_number"]]) == 42
+    assert count(app, DeliveryJob) == 0
+    assert count(app, PushAttempt, PushAttempt.outcome == "delivered") == 1
+    assert worker.run_once() == 0  # nothing left
+
+
+def test_a_burst_of_changes_is_one_push_per_device(app, api, client, apns, make_worker):
+    program = api.program()
+    members = [api.member(program["id"], phone=f"+7912000000{i}") for i in range(2)]
+    phones, _ = register(app, client, members, n_devices=3)
+    worker = make_worker(clock=None, push_debounce_seconds=1.0)
+    worker.clock = lambda: dt.datetime.now(dt.UTC)
+    stop = threading.Event()
+    runner = threading.Thread(target=worker.run, args=(stop,))
+    runner.start()
+    try:
+        for i in range(10):  # ten changes within about a second, to both cards
+            api.post(f"/members/{members[i % 2]['id']}/transactions", {"type": "earn", "points": 1})
+            time.sleep(0.08)
+        deadline = time.monotonic() + 10
+        while len(apns.requests) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.5)  # would a second round of pushes follow?
+    finally:
+        stop.set()
+        runner.join()
+    per_device = {}
+    for r in apns.requests:
+        per_device[r.token] = per_device.get(r.token, 0) + 1
+    assert per_device == {p.push_token: 1 for p in phones}
+
+
+@pytest.mark.parametrize(("reply", "forgotten"), [
+    (Reply(410, "Unregistered", timestamp=int(time.time() * 1000) + 60_000), True),
+    (Reply(400, "BadDeviceToken"), True),
+    (Reply(410, "Unregistered", timestamp=1), False),  # the device registered after that
+])
+def test_dead_tokens_remove_the_registration(app, api, client, apns, make_worker, reply, forgotten):
+    member = api.member(api.program()["id"])
+    (phone,), _ = register(app, client, [member])
+    apns.script(phone.push_token, reply)
+    api.post(f"/members/{member['id']}/transactions", {"type": "earn", "points": 1})
+    make_worker().run_once()
+    assert count(app, Registration) == (0 if forgotten else 1)
+    assert count(app, DeviceRow) == (0 if forgotten else 1)
+    assert count(app, DeliveryJob) == 0
+    with app.extensions["wallet"].sessionmaker() as s:
+        attempt = s.scalars(select(PushAttempt)).one()
+    assert (attempt.status, attempt.reason, attempt.outcome) == (reply.status, reply.reason,
+                                                                 "invalid_token")
+
+
+@pytest.mark.parametrize("reply", [Reply(429, "TooManyRequests"), Reply(503, "ServiceUnavailable")])
+def test_throttling_and_server_errors_retry_with_backoff(app, api, client, apns, make_worker, reply):
+    member = api.member(api.program()["id"])
+    (phone,), _ = register(app, client, [member])
+    apns.script(phone.push_token, reply, reply)
+    api.post(f"/members/{member['id']}/transactions", {"type": "earn", "points": 1})
+    clock = Clock()
+    worker = make_worker(clock=clock)
+    worker.run_once()
+    with app.extensions["wallet"].sessionmaker() as s:
+        job = s.scalars(select(DeliveryJob)).one()
+    assert job.status == "pending" and job.attempts == 1 and job.last_error.startswith(str(reply.status))
+    assert job.available_at > clock.now - dt.timedelta(seconds=1)
+    assert worker.run_once() == 0  # not due yet
+    clock.now += dt.timedelta(minutes=20)
+    worker.run_once()  # second scripted failure
+    clock.now += dt.timedelta(minutes=20)
+    worker.run_once()  # then the default 200
+    assert [r.status for r in apns.requests] == [reply.status, reply.status, 200]
+    assert count(app, DeliveryJob) == 0
+    assert count(app, Registration) == 1
+
+
+def test_credential_errors_are_not_retried_and_stay_visible(app, api, client, apns, make_worker):
+    member = api.member(api.program()["id"])
+    (phone,), _ = register(app, client, [member])
+    apns.script(phone.push_token, Reply(403, "BadCertificate"))
+    api.post(f"/members/{member['id']}/transactions", {"type": "earn", "points": 1})
+    clock = Clock()
+    worker = make_worker(clock=clock)
+    worker.run_once()
+    clock.now += dt.timedelta(hours=2)
+    worker.run_once()
+    assert len(apns.requests) == 1
+    with app.extensions["wallet"].sessionmaker() as s:
+        job = s.scalars(select(DeliveryJob)).one()
+    assert job.status == "failed" and "BadCertificate" in job.last_error
+
+
+def test_gives_up_after_max_attempts(app, api, client, apns, make_worker):
+    member = api.member(api.program()["id"])
+    (phone,), _ = register(app, client, [member])
+    apns.script(phone.push_token, *[Reply(503, "ServiceUnavailable")] * 5)
+    api.post(f"/members/{member['id']}/transactions", {"type": "earn", "points": 1})
+    clock = Clock()
+    worker = make_worker(clock=clock, push_max_attempts=3)
+    for _ in range(5):
+        worker.run_once()
+        clock.now += dt.timedelta(hours=1)
+    assert len(apns.requests) == 3
+    with app.extensions["wallet"].sessionmaker() as s:
+        assert s.scalars(select(DeliveryJob.status)).one() == "failed"
+
+
+def test_workers_share_the_queue_without_double_sends(app, api, client, apns, make_worker):
+    member = api.member(api.program()["id"])
+    register(app, client, [member], n_devices=60)
+    api.post(f"/members/{member['id']}/transactions", {"type": "earn", "points": 1})
+    workers = [make_worker() for _ in range(3)]
+    workers[0].sequence()
+    done = threading.Barrier(3)
+
+    def go(w):
+        done.wait()
+        while w.deliver():
+            pass
+
+    threads = [threading.Thread(target=go, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    tokens = [r.token for r in apns.requests]
+    assert len(tokens) == 60 and len(set(tokens)) == 60
+
+
+def _worker_env(app, apns, lease: float) -> dict[str, str]:
+    settings = app.extensions["wallet"].settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WALLET_")}
+    env.update({
+        "WALLET_DATABASE_URL": settings.database_url,
+        "WALLET_INSTANCE_PATH": str(settings.instance_path),
+        "WALLET_SECRET_KEY": "test-secret-key",
+        "WALLET_PUSH_BACKEND": "apns",
+        "WALLET_APNS_URL": apns.url,
+        "WALLET_APNS_CA_FILE": str(apns.certs.ca_file),
+        "WALLET_PUSH_DEBOUNCE_SECONDS": "0",
+        "WALLET_WORKER_LEASE_SECONDS": str(lease),
+        "WALLET_LOG_LEVEL": "INFO",
+    })
+    return env
+
+
+def test_killed_worker_loses_no_push(app, api, client, apns_certs):
+    """Kill the worker process in the middle of a large fan-out, start a new one: every
+    registered device still gets its push."""
+    devices = 1500
+    member = api.member(api.program()["id"])
+    tokens = tokens_of(app)
+    serial = member["serial_number"]
+    # Register the devices straight through the protocol endpoint, quickly.
+    for d in range(devices):
+        r = client.post(f"/apple/v1/devices/lib-{d}/registrations/{PASS_TYPE}/{serial}",
+                        json={"pushToken": f"{d:064x}"},
+                        headers={"Authorization": f"ApplePass {tokens[serial]}"})
+        assert r.status_code == 201
+    api.post(f"/members/{member['id']}/transactions", {"type": "earn", "points": 5})
+
+    slow = Reply(200, delay=0.02)
+    with ApnsStandIn(certs=apns_certs, topic=PASS_TYPE, default_reply=slow,
+                     max_concurrent_streams=50) as standin:
+        env = _worker_env(app, standin, lease=2.0)
+        exe = [sys.executable, "-m", "wallet_service.cli", "worker"]
+        log_path = Path(os.environ.get("WALLET_TEST_WORKER_LOG", os.devnull))
+        with log_path.open("ab") as log:
+            first = subprocess.Popen(exe, env=env, stderr=log)
+        deadline = time.monotonic() + 60
+        while len(standin.requests) < 200 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(standin.requests) >= 200, "the worker never started pushing"
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        partial = {r.token for r in standin.requests}
+        assert len(partial) < devices, "the fan-out finished before the kill"
+
+        second = subprocess.Popen(exe, env=env, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                if len({r.token for r in standin.requests if r.status == 200}) == devices:
+                    break
+                time.sleep(0.1)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            _, err = second.communicate(timeout=30)
+        assert second.returncode == 0, err.decode()
+        delivered = {r.token for r in standin.requests if r.status == 200}
+        assert delivered == {f"{d:064x}" for d in range(devices)}
+    assert count(app, DeliveryJob) == 0

@@ -1,0 +1,102 @@
+"""Update tags never lose an update: writers, sequencers and a polling device all at once.
+
+On PostgreSQL (CI) the writers' and sequencers' transactions really interleave and commit
+out of order; the device must still end with every card's final version, and must never
+be sent a card that did not change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+
+from sqlalchemy import select
+
+from apple_device import Device
+from apple_device import balance_of
+from wallet_service.models import LoyaltyCard
+from wallet_service.services import outbox
+
+CARDS = 12
+WRITTEN = 8  # the last cards never change: the device must never be sent them
+WRITERS = 4
+EARNS = 40
+
+
+def test_polling_device_ends_with_every_final_version(app, api, client, session):
+    program = api.program()
+    members = [api.member(program["id"], phone=f"+791200000{i:02d}") for i in range(CARDS)]
+    tokens = dict(session.execute(select(LoyaltyCard.serial_number,
+                                         LoyaltyCard.authentication_token)).all())
+    session.commit()
+    phone = Device(app.test_client(), "lib-storm", "ab" * 32)
+    for m in members:
+        assert phone.register(m["serial_number"], tokens[m["serial_number"]]).status_code == 201
+    phone.sync(tokens)
+    untouched = {m["serial_number"] for m in members[WRITTEN:]}
+
+    sessions = app.extensions["wallet"].sessionmaker
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    fetched_versions: dict[str, list[int]] = {}
+
+    def guard(fn):
+        def run(*args):
+            try:
+                fn(*args)
+            except BaseException as exc:  # surfaced in the main thread
+                errors.append(exc)
+                stop.set()
+        return run
+
+    @guard
+    def writer(seed: int) -> None:
+        rng = random.Random(seed)
+        c = app.test_client()
+        headers = {"Authorization": f"Bearer {api.key}"}
+        for _ in range(EARNS):
+            m = rng.choice(members[:WRITTEN])
+            r = c.post(f"/api/v1/members/{m['id']}/transactions",
+                       json={"type": "earn", "points": rng.randint(1, 9)}, headers=headers)
+            assert r.status_code == 201, r.json
+
+    @guard
+    def sequencer() -> None:
+        while not stop.is_set():
+            with sessions() as s:
+                outbox.sequence_changes(s, now=dt.datetime.now(dt.UTC), debounce=dt.timedelta(0),
+                                        limit=random.randint(1, 5))
+                s.commit()
+
+    @guard
+    def poller() -> None:
+        while not stop.is_set():
+            for serial in phone.sync(tokens):
+                assert serial not in untouched, serial  # never sent a card that did not change
+                fetched_versions.setdefault(serial, []).append(balance_of(phone.passes[serial]))
+
+    writers = [threading.Thread(target=writer, args=(i,)) for i in range(WRITERS)]
+    helpers = [threading.Thread(target=sequencer), threading.Thread(target=sequencer),
+               threading.Thread(target=poller)]
+    for t in helpers + writers:
+        t.start()
+    for t in writers:
+        t.join()
+    # Let the sequencers drain, then stop everything and take a last look as Wallet would.
+    deadline = dt.datetime.now() + dt.timedelta(seconds=20)
+    while dt.datetime.now() < deadline and not errors:
+        with sessions() as s:
+            if not s.scalar(select(outbox.CHANGES.c.id).limit(1)):
+                break
+    stop.set()
+    for t in helpers:
+        t.join()
+    assert not errors, errors[0]
+    phone.sync(tokens)
+
+    final = {m["serial_number"]: api.get(f"/members/{m['id']}").json["balance"] for m in members}
+    assert {s: balance_of(p) for s, p in phone.passes.items()} == final
+    # Balances a device saw for a card only ever grew (no stale version served after a newer).
+    for serial, seen in fetched_versions.items():
+        assert seen == sorted(seen), serial

@@ -1,0 +1,201 @@
+"""The transactional outbox and its delivery queue.
+
+Requests only write ``card_changes`` rows next to the change itself. Workers then:
+
+1. **sequence** pending changes: give each changed card the next update tags from the
+   single counter row and create one pending push job per registered device. The counter's
+   row lock is held until commit, so tags become visible in the order they were handed out:
+   a device that polls with tag *t* can never miss a card that commits later with a tag
+   below *t* (apple-wallet spec §3.7, "beware commit order"). A device that already has a
+   pending job gets no second one, so a burst of changes becomes one push.
+2. **claim** due jobs with ``FOR UPDATE SKIP LOCKED`` and a lease, so several workers share
+   the queue without sending a job twice at the same time, and a crashed worker's jobs come
+   back when the lease runs out.
+3. **record** what APNs answered (spec §4.4): delivered jobs are deleted; invalid tokens
+   remove the device's registrations; throttling and server errors retry with jittered
+   exponential backoff; everything is logged in ``push_attempts``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_
+from sqlalchemy import bindparam
+from sqlalchemy import delete
+from sqlalchemy import insert
+from sqlalchemy import or_
+from sqlalchemy import select
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from ..models import CardChange
+from ..models import DeliveryJob
+from ..models import Device
+from ..models import LoyaltyCard
+from ..models import PushAttempt
+from ..models import Registration
+from ..models import UpdateCounter
+from ..push._model import Outcome
+from ..push._model import PushResult
+
+CHANGES = CardChange.__table__
+JOBS = DeliveryJob.__table__
+CARDS = LoyaltyCard.__table__
+DEVICES = Device.__table__
+REGS = Registration.__table__
+COUNTER = UpdateCounter.__table__
+
+APNS = "apns"
+
+_SET_SEQ = update(CARDS).where(CARDS.c.id == bindparam("cid")).values(update_seq=bindparam("seq"))
+
+
+def sequence_changes(
+    session: Session, *, now: dt.datetime, debounce: dt.timedelta, limit: int = 1000
+) -> int:
+    """Turn up to ``limit`` pending changes into update tags and push jobs; returns how many
+    changes were consumed."""
+    changes = session.execute(
+        select(CHANGES.c.id, CHANGES.c.card_id)
+        .order_by(CHANGES.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not changes:
+        return 0
+    card_ids = sorted({c.card_id for c in changes})
+    top = session.execute(
+        update(COUNTER)
+        .where(COUNTER.c.id == 1)
+        .values(value=COUNTER.c.value + len(card_ids))
+        .returning(COUNTER.c.value)
+    ).scalar_one()
+    first = top - len(card_ids) + 1
+    session.execute(_SET_SEQ, [{"cid": cid, "seq": first + i} for i, cid in enumerate(card_ids)])
+
+    device_ids = set(session.scalars(
+        select(REGS.c.device_id).where(REGS.c.card_id.in_(card_ids)).distinct()
+    ))
+    if device_ids:
+        # Lock the pending jobs we merge into, so no worker claims one between our check
+        # and our commit (it would push before these tags are visible).
+        waiting = set(session.scalars(
+            select(JOBS.c.target_id)
+            .where(JOBS.c.channel == APNS, JOBS.c.status == "pending",
+                   JOBS.c.target_id.in_(device_ids))
+            .with_for_update()
+        ))
+        fresh = sorted(device_ids - waiting)
+        if fresh:
+            session.execute(insert(JOBS), [
+                {"channel": APNS, "target_id": d, "status": "pending",
+                 "available_at": now + debounce, "attempts": 0, "created_at": now}
+                for d in fresh
+            ])
+    session.execute(delete(CHANGES).where(CHANGES.c.id.in_([c.id for c in changes])))
+    return len(changes)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    job_id: int
+    device_id: int
+    push_token: str
+    attempts: int
+
+
+def claim_push_jobs(
+    session: Session, *, now: dt.datetime, lease: dt.timedelta, limit: int = 500
+) -> list[Claimed]:
+    """Lease up to ``limit`` due push jobs to this worker (the caller commits at once)."""
+    due = or_(
+        and_(JOBS.c.status == "pending", JOBS.c.available_at <= now),
+        and_(JOBS.c.status == "sending", JOBS.c.lease_until < now),
+    )
+    rows = session.execute(
+        select(JOBS.c.id, JOBS.c.target_id, JOBS.c.attempts)
+        .where(JOBS.c.channel == APNS, due)
+        .order_by(JOBS.c.available_at, JOBS.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not rows:
+        return []
+    ids = [r.id for r in rows]
+    session.execute(
+        update(JOBS).where(JOBS.c.id.in_(ids))
+        .values(status="sending", lease_until=now + lease, attempts=JOBS.c.attempts + 1)
+    )
+    tokens = dict(session.execute(
+        select(DEVICES.c.id, DEVICES.c.push_token)
+        .where(DEVICES.c.id.in_([r.target_id for r in rows]))
+    ).all())
+    gone = [r.id for r in rows if r.target_id not in tokens]
+    if gone:  # the device unregistered meanwhile
+        session.execute(delete(JOBS).where(JOBS.c.id.in_(gone)))
+    return [Claimed(r.id, r.target_id, tokens[r.target_id], r.attempts + 1)
+            for r in rows if r.target_id in tokens]
+
+
+def record_outcomes(
+    session: Session,
+    results: Sequence[tuple[Claimed, PushResult]],
+    *,
+    now: dt.datetime,
+    max_attempts: int,
+    retry_delay: Callable[[int], float],
+) -> None:
+    """Store what happened to each claimed push and settle its job."""
+    session.execute(insert(PushAttempt.__table__), [
+        {"device_id": c.device_id, "token_prefix": c.push_token[:8], "status": r.status,
+         "reason": (r.reason or "")[:100] or None, "outcome": r.outcome.value,
+         "apns_id": r.apns_id, "created_at": now}
+        for c, r in results
+    ])
+    done = [c.job_id for c, r in results if r.outcome is Outcome.DELIVERED]
+    if done:
+        session.execute(delete(JOBS).where(JOBS.c.id.in_(done)))
+    for claimed, outcome in results:
+        if outcome.outcome is Outcome.INVALID_TOKEN:
+            _forget_device(session, claimed, outcome, now)
+        elif outcome.outcome is Outcome.RETRY and claimed.attempts < max_attempts:
+            session.execute(
+                update(JOBS).where(JOBS.c.id == claimed.job_id).values(
+                    status="pending", lease_until=None,
+                    available_at=now + dt.timedelta(seconds=retry_delay(claimed.attempts)),
+                    last_error=_describe(outcome),
+                )
+            )
+        elif outcome.outcome in (Outcome.RETRY, Outcome.FAILED):
+            session.execute(
+                update(JOBS).where(JOBS.c.id == claimed.job_id).values(
+                    status="failed", lease_until=None, last_error=_describe(outcome)
+                )
+            )
+
+
+def _forget_device(session: Session, claimed: Claimed, outcome: PushResult,
+                   now: dt.datetime) -> None:
+    """APNs says the token is dead: drop the device and its registrations, unless the device
+    registered again after APNs judged the token (spec §4.4, 410 nuance)."""
+    session.execute(delete(JOBS).where(JOBS.c.id == claimed.job_id))
+    updated = session.scalar(select(DEVICES.c.updated_at).where(DEVICES.c.id == claimed.device_id))
+    if updated is None:
+        return
+    if outcome.timestamp is not None:
+        judged = dt.datetime.fromtimestamp(outcome.timestamp / 1000, dt.UTC)
+        if updated > judged:
+            return
+    token_now = session.scalar(select(DEVICES.c.push_token).where(DEVICES.c.id == claimed.device_id))
+    if token_now != claimed.push_token:
+        return  # a new token arrived meanwhile; it deserves its own chance
+    session.execute(delete(REGS).where(REGS.c.device_id == claimed.device_id))
+    session.execute(delete(DEVICES).where(DEVICES.c.id == claimed.device_id))
+
+
+def _describe(outcome: PushResult) -> str:
+    return f"{outcome.status or 'no answer'} {outcome.reason or ''}".strip()[:200]

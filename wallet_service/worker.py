@@ -1,0 +1,120 @@
+"""The background worker: sequences card changes and delivers pushes (see services.outbox).
+
+Run as ``wallet-service worker`` (any number of them, on PostgreSQL), or inside
+``wallet-service serve`` for the embedded default.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import sessionmaker
+
+from .config import Settings
+from .db import utcnow
+from .push import PushClient
+from .push import backoff_delay
+from .services import outbox
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Any],
+        push: PushClient,
+        settings: Settings,
+        clock: Callable[[], dt.datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.push = push
+        self.settings = settings
+        self.clock = clock
+        self.rng = rng or random.Random()
+
+    def run_once(self) -> int:
+        """One pass over both stages; returns how much work it found."""
+        return self.sequence() + self.deliver()
+
+    def sequence(self) -> int:
+        total = 0
+        while True:
+            with self.sessions() as session:
+                n = outbox.sequence_changes(
+                    session, now=self.clock(),
+                    debounce=dt.timedelta(seconds=self.settings.push_debounce_seconds),
+                )
+                session.commit()
+            total += n
+            if n == 0:
+                return total
+
+    def deliver(self) -> int:
+        with self.sessions() as session:
+            claimed = outbox.claim_push_jobs(
+                session, now=self.clock(),
+                lease=dt.timedelta(seconds=self.settings.worker_lease_seconds),
+            )
+            session.commit()
+        if not claimed:
+            return 0
+        results = self.push.send([c.push_token for c in claimed])
+        with self.sessions() as session:
+            outbox.record_outcomes(
+                session, list(zip(claimed, results, strict=True)), now=self.clock(),
+                max_attempts=self.settings.push_max_attempts,
+                retry_delay=lambda attempt: backoff_delay(attempt - 1, base=5.0, cap=900.0,
+                                                          rng=self.rng),
+            )
+            session.commit()
+        delivered = sum(1 for r in results if r.outcome.value == "delivered")
+        log.info("pushed %d devices: %d accepted", len(results), delivered)
+        return len(claimed)
+
+    def run(self, stop: threading.Event) -> None:
+        """Work until ``stop`` is set; sleep only when there was nothing to do."""
+        log.info("worker started")
+        while not stop.is_set():
+            try:
+                found = self.run_once()
+            except Exception:
+                log.exception("worker pass failed; retrying")
+                found = 0
+            if not found:
+                stop.wait(self.settings.worker_poll_seconds)
+        log.info("worker stopped")
+
+
+def make_push_client(settings: Settings) -> PushClient:
+    """The push client the settings ask for (``WALLET_PUSH_BACKEND``): APNs authenticated
+    with the pass certificate and key (Apple's documented way, spec §4.2), or with a .p8
+    key; ``null`` when there is nothing APNs would accept (development certificates)."""
+    from .push import ApnsPushClient
+    from .push import CertificateAuth
+    from .push import NullPushClient
+    from .push import TokenAuth
+
+    backend = settings.push_backend
+    if backend == "auto":
+        backend = "null" if settings.apple_dev_certs and not settings.apns_p8 else "apns"
+    if backend == "null":
+        return NullPushClient()
+    auth: CertificateAuth | TokenAuth
+    if settings.apns_p8 and settings.apns_key_id:
+        auth = TokenAuth(key_id=settings.apns_key_id, team_id=settings.apple_team_id,
+                         private_key=settings.apns_p8)
+    else:
+        from .apple_passes import load_signer
+
+        signer = load_signer(settings)
+        auth = CertificateAuth(certificate=signer.certificate, private_key=signer.private_key)
+    return ApnsPushClient(topic=settings.apple_pass_type_id, auth=auth,
+                          base_url=settings.apns_url, ca_file=settings.apns_ca_file)
