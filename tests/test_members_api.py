@@ -121,3 +121,53 @@ def test_members_are_isolated_between_merchants(api, other_api):
                     {"type": "earn", "points": 5}).status_code == 404
     assert api.get(f"/members/{theirs['id']}/transactions").status_code == 404
     assert other_api.get(f"/members/{theirs['id']}").json["balance"] == 0
+
+
+QUESTIONS = [
+    {"key": "drink", "type": "choice", "label": {"ru": "Любимый напиток", "en": "Favourite drink"},
+     "options": ["espresso", "latte"], "required": True},
+    {"key": "first_visit", "type": "date", "label": {"en": "First visit"}},
+    {"key": "news", "type": "yesno", "label": {"en": "Send me news"}},
+    {"key": "note", "type": "text", "label": {"en": "Anything else?"}},
+]
+
+
+def test_program_questionnaire_and_member_answers(api):
+    program = api.program(enrollment={"questions": QUESTIONS})
+    assert program["enrollment"]["questions"][0]["key"] == "drink"
+    assert program["enrollment"]["consent_text"]["ru"]
+    assert program["join_url"].startswith("https://wallet.example.test/join/")
+    assert str(program["id"]) not in program["join_url"].rsplit("/", 1)[1]
+    m = api.member(program["id"], answers={"drink": "latte", "first_visit": "2026-01-05",
+                                          "news": True, "note": "  oat milk  "})
+    assert m["answers"] == {"drink": "latte", "first_visit": "2026-01-05", "news": True,
+                            "note": "oat milk"}
+    assert m["source"] == "api"
+
+
+@pytest.mark.parametrize(("answers", "field"), [
+    ({}, "answers.drink"),
+    ({"drink": "tea"}, "answers.drink"),
+    ({"drink": "latte", "first_visit": "05.01.2026"}, "answers.first_visit"),
+    ({"drink": "latte", "news": "yes"}, "answers.news"),
+    ({"drink": "latte", "shoe_size": "42"}, "answers.shoe_size"),
+])
+def test_bad_answers_are_refused(api, answers, field):
+    program = api.program(enrollment={"questions": QUESTIONS})
+    r = api.post(f"/programs/{program['id']}/members",
+                 {"name": "A", "phone": "+79123456789", "answers": answers})
+    assert r.status_code == 422, r.json
+    assert r.json["errors"][0]["field"] == field
+
+
+@pytest.mark.parametrize(("question", "field"), [
+    ({"key": "x", "type": "choice", "label": {"en": "X"}, "options": ["one"]}, "options"),
+    ({"key": "x", "type": "text", "label": {"en": "X"}, "options": ["a", "b"]}, "options"),
+    ({"key": "X!", "type": "text", "label": {"en": "X"}}, "key"),
+    ({"key": "x", "type": "text", "label": {}}, "label"),
+])
+def test_bad_questions_are_refused(api, question, field):
+    r = api.post("/programs", {"name": "P", "kind": "points",
+                               "enrollment": {"questions": [question]}})
+    assert r.status_code == 422
+    assert any(field in e["field"] for e in r.json["errors"]), r.json

@@ -66,6 +66,10 @@ class LoyaltyProgram(Base):
     template: Mapped[str] = mapped_column(String(40))
     design: Mapped[dict[str, Any]] = mapped_column(JSON)
     rules: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The public sign-up page: consent text per language and the merchant's own questions.
+    enrollment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Random id of the public join link (printed on posters), not the numeric id.
+    join_token: Mapped[str] = mapped_column(String(32), unique=True)
     created_at: Mapped[created_at]
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -101,6 +105,10 @@ class Member(Base):
     external_id: Mapped[str | None] = mapped_column(String(100))
     consent_text: Mapped[str | None] = mapped_column(Text)
     consent_at: Mapped[dt.datetime | None]
+    # Answers to the program's questionnaire, by question key.
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # How the member joined: "api" (merchant system) or "join_page".
+    source: Mapped[str] = mapped_column(String(20), default="api")
     created_at: Mapped[created_at]
 
     card: Mapped[LoyaltyCard] = relationship(back_populates="member", uselist=False)
@@ -248,3 +256,56 @@ class DeviceLog(Base):
     message: Mapped[str] = mapped_column(Text)
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[created_at] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class GoogleClass(Base):
+    """The Google Wallet LoyaltyClass of a program and the program revision it shows."""
+
+    __tablename__ = "google_classes"
+
+    program_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_programs.id"),
+                                            primary_key=True)
+    class_id: Mapped[str] = mapped_column(String(200), unique=True)
+    synced_revision: Mapped[str | None] = mapped_column(String(40))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class GoogleObject(Base):
+    """A card's Google Wallet LoyaltyObject: whether it exists at Google, which card version
+    it shows, and whether the customer has it saved."""
+
+    __tablename__ = "google_objects"
+
+    card_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_cards.id"), primary_key=True)
+    object_id: Mapped[str] = mapped_column(String(200), unique=True)
+    inserted: Mapped[bool] = mapped_column(default=False)
+    synced_version: Mapped[int] = mapped_column(Integer, default=0)
+    saved_at: Mapped[dt.datetime | None]
+    deleted_at: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class GoogleNotification(Base):
+    """A notifying update sent for a card: Google allows 3 per object per 24 hours."""
+
+    __tablename__ = "google_notifications"
+    __table_args__ = (Index("ix_google_notifications_card_id_sent_at", "card_id", "sent_at"),)
+
+    id: Mapped[bigint_pk]
+    card_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_cards.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class GoogleCallback(Base):
+    """A verified save/delete callback from Google, kept once per nonce."""
+
+    __tablename__ = "google_callbacks"
+
+    id: Mapped[bigint_pk]
+    nonce: Mapped[str] = mapped_column(String(200), unique=True)
+    event_type: Mapped[str] = mapped_column(String(20))
+    class_id: Mapped[str] = mapped_column(String(200))
+    object_id: Mapped[str] = mapped_column(String(200))
+    card_id: Mapped[int | None] = mapped_column(BigId, index=True)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

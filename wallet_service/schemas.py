@@ -83,6 +83,53 @@ class Tier(Strict):
 
 TierBasis = Literal["lifetime_points", "lifetime_spend"]
 
+DEFAULT_CONSENT = {
+    "ru": "Я согласен(на) на обработку моих персональных данных и с правилами программы "
+          "лояльности.",
+    "en": "I agree to the processing of my personal data and to the loyalty program rules.",
+}
+
+Localized = dict[Literal["ru", "en"], Annotated[str, Field(min_length=1, max_length=2000)]]
+
+
+class Question(Strict):
+    """A question of the program's sign-up form."""
+
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", examples=["favourite_drink"])
+    type: Literal["text", "choice", "date", "yesno"]
+    label: Localized = Field(description="The question per language")
+    required: bool = False
+    options: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=20, description="The answers to pick from (choice)")
+
+    @model_validator(mode="after")
+    def _shape(self) -> Question:
+        if not self.label:
+            raise ValueError("label: give the question in at least one language")
+        if self.type == "choice" and len(self.options) < 2:
+            raise ValueError("options: a choice needs at least two options")
+        if self.type != "choice" and self.options:
+            raise ValueError(f"options: only choice questions have options, not {self.type}")
+        if len(set(self.options)) != len(self.options):
+            raise ValueError("options: must not repeat")
+        return self
+
+
+class Enrollment(Strict):
+    """The public sign-up page: the consent the customer accepts and the merchant's questions."""
+
+    consent_text: Localized = Field(default_factory=lambda: dict(DEFAULT_CONSENT))
+    questions: list[Question] = Field(default_factory=list, max_length=10)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Enrollment:
+        keys = [q.key for q in self.questions]
+        if len(set(keys)) != len(keys):
+            raise ValueError("questions: keys must be unique")
+        if not self.consent_text:
+            raise ValueError("consent_text: give the text in at least one language")
+        return self
+
 
 def _check_tiers(tiers: list[Tier], basis: str) -> None:
     names = [t.name.casefold() for t in tiers]
@@ -120,6 +167,7 @@ class ProgramCreate(Strict):
     earning: EarningRule = Field(default_factory=EarningRule)
     tier_basis: TierBasis = "lifetime_points"
     tiers: list[Tier] = Field(default_factory=list, max_length=20)
+    enrollment: Enrollment = Field(default_factory=Enrollment)
 
     @field_validator("currency")
     @classmethod
@@ -150,6 +198,7 @@ class ProgramUpdate(Strict):
     earning: EarningRule | None = None
     tier_basis: TierBasis | None = None
     tiers: list[Tier] | None = Field(None, max_length=20)
+    enrollment: Enrollment | None = None
 
     @field_validator("currency")
     @classmethod
@@ -173,6 +222,8 @@ class ProgramOut(BaseModel):
     earning: EarningRule
     tier_basis: TierBasis
     tiers: list[Tier]
+    enrollment: Enrollment
+    join_url: str = Field(description="The public sign-up page (print it as a QR code)")
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -199,6 +250,8 @@ class MemberCreate(Strict):
     consent_text: str | None = Field(
         None, max_length=5000, description="The exact consent text the customer accepted."
     )
+    answers: dict[str, Annotated[str, Field(max_length=500)] | bool] = Field(
+        default_factory=dict, description="Answers to the program's questions, by key")
 
     @field_validator("email")
     @classmethod
@@ -229,6 +282,8 @@ class MemberOut(BaseModel):
     birthday: dt.date | None
     external_id: str | None
     consent: Consent | None
+    answers: dict[str, str | bool]
+    source: str
     serial_number: str
     card_number: str
     status: str

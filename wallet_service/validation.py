@@ -20,8 +20,8 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
             message = message[len("Value error, ") :]
         # Model-level rules name their field at the start of the message ("points: ...").
         head, sep, rest = message.partition(": ")
-        if not loc and sep and head.replace("_", "").replace(".", "").isalnum():
-            loc, message = [head], rest
+        if sep and head.replace("_", "").replace(".", "").isalnum() and head.isascii():
+            loc, message = [*loc, head], rest
         out.append({"field": ".".join(loc) or "body", "message": message})
     return out
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
+from typing import Any
 
 import phonenumbers
 from sqlalchemy import select
@@ -14,6 +16,7 @@ from ..db import utcnow
 from ..errors import InvalidInput
 from ..errors import ResourceConflict
 from ..errors import ResourceNotFound
+from ..errors import ValidationFailed
 from ..models import LoyaltyCard
 from ..models import Member
 from ..schemas import MemberCreate
@@ -55,17 +58,60 @@ def new_card_number() -> str:
     return body + luhn_digit(body)
 
 
+def validate_answers(enrollment: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any]:
+    """Check answers against the program's questions; returns them cleaned (dates as ISO
+    strings, text stripped).
+
+    :raises ValidationFailed: an unknown question, a missing required answer, or an answer of
+        the wrong type; ``field`` is ``answers.<key>``.
+    """
+    questions = {q["key"]: q for q in enrollment.get("questions", [])}
+    for key in answers:
+        if key not in questions:
+            raise ValidationFailed(f"answers.{key}: the program has no such question",
+                                   field=f"answers.{key}")
+    clean: dict[str, Any] = {}
+    for key, q in questions.items():
+        field = f"answers.{key}"
+        value = answers.get(key)
+        if isinstance(value, str):
+            value = value.strip()
+        if value is None or value == "":
+            if q.get("required"):
+                raise ValidationFailed(f"{field}: an answer is required", field=field)
+            continue
+        kind = q["type"]
+        if kind == "yesno":
+            if not isinstance(value, bool):
+                raise ValidationFailed(f"{field}: answer true or false", field=field)
+        elif not isinstance(value, str):
+            raise ValidationFailed(f"{field}: answer with text", field=field)
+        elif kind == "choice" and value not in q["options"]:
+            raise ValidationFailed(f"{field}: pick one of {', '.join(q['options'])}",
+                                   field=field)
+        elif kind == "date":
+            try:
+                value = dt.date.fromisoformat(value).isoformat()
+            except ValueError:
+                raise ValidationFailed(f"{field}: a date as YYYY-MM-DD", field=field) from None
+        clean[key] = value
+    return clean
+
+
 def enroll_member(
-    session: Session, merchant_id: int, program_id: int, data: MemberCreate, *, default_region: str
+    session: Session, merchant_id: int, program_id: int, data: MemberCreate, *,
+    default_region: str, source: str = "api",
 ) -> Member:
     """Create a member and their card.
 
     :raises ResourceNotFound: the program is missing or another merchant's.
     :raises InvalidInput: the phone number is not valid.
+    :raises ValidationFailed: an answer does not fit the program's questions.
     :raises ResourceConflict: the phone or external id is already enrolled in the program.
     """
     program = get_program(session, merchant_id, program_id)
     phone = normalize_phone(data.phone, default_region)
+    answers = validate_answers(program.enrollment or {}, data.answers)
     for field, value in (("phone", phone), ("external_id", data.external_id)):
         if value is not None and session.scalar(
             select(Member.id).where(
@@ -87,6 +133,8 @@ def enroll_member(
         external_id=data.external_id,
         consent_text=data.consent_text,
         consent_at=now if data.consent_text else None,
+        answers=answers,
+        source=source,
         created_at=now,
     )
     for attempt in range(5):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from pydantic import ValidationError
@@ -21,7 +22,8 @@ from .cards import publish_program_change
 
 
 def create_program(session: Session, merchant_id: int, data: ProgramCreate) -> LoyaltyProgram:
-    program = LoyaltyProgram(merchant_id=merchant_id, **_columns(data))
+    program = LoyaltyProgram(merchant_id=merchant_id, join_token=secrets.token_urlsafe(12),
+                             **_columns(data))
     session.add(program)
     session.flush()
     return program
@@ -141,15 +143,17 @@ def program_create_view(program: LoyaltyProgram) -> ProgramCreate:
             "languages": program.languages,
             "template": program.template,
             "design": program.design,
+            "enrollment": program.enrollment or {},
             **program.rules,
         }
     )
 
 
-def program_out(program: LoyaltyProgram) -> ProgramOut:
+def program_out(program: LoyaltyProgram, public_url: str) -> ProgramOut:
     view = program_create_view(program)
     return ProgramOut(
         id=program.id,
+        join_url=join_url(public_url, program),
         created_at=program.created_at,
         updated_at=program.updated_at,
         **view.model_dump(),
@@ -165,9 +169,15 @@ def _columns(data: ProgramCreate) -> dict[str, Any]:
         "languages": list(data.languages),
         "template": data.template,
         "design": dumped["design"],
+        "enrollment": dumped["enrollment"],
         "rules": {
             "earning": dumped["earning"],
             "tier_basis": data.tier_basis,
             "tiers": dumped["tiers"],
         },
     }
+
+
+def join_url(public_url: str, program: LoyaltyProgram) -> str:
+    """The public sign-up page of the program (what the poster's QR code opens)."""
+    return f"{public_url}/join/{program.join_token}"

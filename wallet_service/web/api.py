@@ -85,20 +85,21 @@ def create_program(body: s.ProgramCreate) -> s.ProgramOut:
     session = get_session()
     program = programs.create_program(session, _merchant(), body)
     session.commit()
-    return programs.program_out(program)
+    return programs.program_out(program, wallet().settings.public_url)
 
 
 @bp.operation("/programs", "GET", summary="List programs", response=s.ProgramList,
               tags=("programs",))
 def list_programs() -> s.ProgramList:
     items = programs.list_programs(get_session(), _merchant())
-    return s.ProgramList(items=[programs.program_out(p) for p in items])
+    return s.ProgramList(items=[programs.program_out(p, wallet().settings.public_url) for p in items])
 
 
 @bp.operation("/programs/<int:program_id>", "GET", summary="Get a program",
               response=s.ProgramOut, errors=(404,), tags=("programs",))
 def get_program(program_id: int) -> s.ProgramOut:
-    return programs.program_out(programs.get_program(get_session(), _merchant(), program_id))
+    return programs.program_out(programs.get_program(get_session(), _merchant(), program_id),
+                                wallet().settings.public_url)
 
 
 @bp.operation("/programs/<int:program_id>", "PATCH", summary="Change a program",
@@ -108,7 +109,7 @@ def update_program(program_id: int, body: s.ProgramUpdate) -> s.ProgramOut:
     session = get_session()
     program = programs.update_program(session, _merchant(), program_id, body)
     session.commit()
-    return programs.program_out(program)
+    return programs.program_out(program, wallet().settings.public_url)
 
 
 IMAGE_KINDS = ("icon", "logo", "strip")
@@ -149,7 +150,7 @@ def delete_program_image(program_id: int, kind: str) -> s.ProgramOut:
     session = get_session()
     program = programs.clear_program_image(session, _merchant(), program_id, kind)
     session.commit()
-    return programs.program_out(program)
+    return programs.program_out(program, wallet().settings.public_url)
 
 
 # --- members ----------------------------------------------------------------------------
@@ -171,6 +172,8 @@ def member_out(member: Member) -> s.MemberOut:
             s.Consent(text=member.consent_text, accepted_at=member.consent_at)
             if member.consent_text and member.consent_at else None
         ),
+        answers=member.answers or {},
+        source=member.source,
         serial_number=card.serial_number,
         card_number=card.serial_number,
         status=card.status,
