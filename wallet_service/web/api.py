@@ -183,7 +183,7 @@ def member_out(member: Member) -> s.MemberOut:
         lifetime_spend=from_minor(program.currency, card.lifetime_spend_minor),
         version=card.version,
         created_at=member.created_at,
-        **member_links(settings, card),
+        **member_links(settings, card, get_session()),
     )
 
 
