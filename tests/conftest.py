@@ -4,6 +4,7 @@ migrations, never by ``create_all``."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +15,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 from sqlalchemy import create_engine
 from sqlalchemy import text
+
+from apns_standin import make_certificates
 
 from wallet_service import create_app
 from wallet_service.db import Base
@@ -150,3 +153,18 @@ def api(app: Flask, client: FlaskClient) -> Api:
 def other_api(app: Flask, client: FlaskClient) -> Api:
     merchant_id, key = make_merchant(app, "Bakery")
     return Api(client, key, merchant_id)
+
+
+@pytest.fixture(scope="module")
+def apns_certs(app: Flask, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The stand-in's PKI, plus the service's own (development) WWDR CA so the stand-in
+    accepts the pass certificate as client certificate, as Apple does."""
+    from wallet_service.apple_passes import load_signer
+
+    settings = app.extensions["wallet"].settings
+    load_signer(settings)  # makes sure the development set exists
+    certs = make_certificates(tmp_path_factory.mktemp("apns"))
+    bundle = certs.folder / "trusted.pem"
+    bundle.write_bytes(certs.ca_file.read_bytes()
+                       + (settings.instance_path / "certs" / "wwdr.pem").read_bytes())
+    return dataclasses.replace(certs, ca_file=bundle)

@@ -19,10 +19,8 @@ from pathlib import Path
 import pytest
 from apns_standin import ApnsStandIn
 from apns_standin import Reply
-from apns_standin import make_certificates
 from sqlalchemy import func
 from sqlalchemy import select
-from sqlalchemy import text
 
 from apple_device import Device
 from apple_device import balance_of
@@ -34,22 +32,8 @@ from wallet_service.models import Registration
 from wallet_service.worker import Worker
 from wallet_service.worker import make_push_client
 
-PASS_TYPE = "pass.dev.wallet-service.loyalty"
-
-
-@pytest.fixture(scope="module")
-def apns_certs(app, tmp_path_factory):
-    """The stand-in's PKI, plus the service's own (development) WWDR CA so the stand-in
-    accepts the pass certificate as client certificate, as Apple does."""
-    from wallet_service.apple_passes import load_signer
-
-    settings = app.extensions["wallet"].settings
-    load_signer(settings)  # makes sure the development set exists
-    certs = make_certificates(tmp_path_factory.mktemp("apns"))
-    bundle = certs.folder / "trusted.pem"
-    bundle.write_bytes(certs.ca_file.read_bytes()
-                       + (settings.instance_path / "certs" / "wwdr.pem").read_bytes())
-    return dataclasses.replace(certs, ca_file=bundle)
+from push_support import PASS_TYPE
+from push_support import worker_env
 
 
 @pytest.fixture
@@ -250,23 +234,6 @@ def test_workers_share_the_queue_without_double_sends(app, api, client, apns, ma
     assert len(tokens) == 60 and len(set(tokens)) == 60
 
 
-def _worker_env(app, apns, lease: float) -> dict[str, str]:
-    settings = app.extensions["wallet"].settings
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WALLET_")}
-    env.update({
-        "WALLET_DATABASE_URL": settings.database_url,
-        "WALLET_INSTANCE_PATH": str(settings.instance_path),
-        "WALLET_SECRET_KEY": "test-secret-key",
-        "WALLET_PUSH_BACKEND": "apns",
-        "WALLET_APNS_URL": apns.url,
-        "WALLET_APNS_CA_FILE": str(apns.certs.ca_file),
-        "WALLET_PUSH_DEBOUNCE_SECONDS": "0",
-        "WALLET_WORKER_LEASE_SECONDS": str(lease),
-        "WALLET_LOG_LEVEL": "INFO",
-    })
-    return env
-
-
 def test_killed_worker_loses_no_push(app, api, client, apns_certs):
     """Kill the worker process in the middle of a large fan-out, start a new one: every
     registered device still gets its push."""
@@ -285,7 +252,7 @@ def test_killed_worker_loses_no_push(app, api, client, apns_certs):
     slow = Reply(200, delay=0.02)
     with ApnsStandIn(certs=apns_certs, topic=PASS_TYPE, default_reply=slow,
                      max_concurrent_streams=50) as standin:
-        env = _worker_env(app, standin, lease=2.0)
+        env = worker_env(app, standin, lease=2.0)
         exe = [sys.executable, "-m", "wallet_service.cli", "worker"]
         log_path = Path(os.environ.get("WALLET_TEST_WORKER_LOG", os.devnull))
         with log_path.open("ab") as log:
