@@ -16,7 +16,6 @@ from apns_standin import ApnsStandIn
 from push_support import PASS_TYPE
 from push_support import worker_env
 
-from conftest import make_merchant
 
 
 def free_port() -> int:
@@ -37,7 +36,11 @@ def call(port, method, path, body=None, headers=None):
 
 
 def test_serve_runs_web_and_worker(app, apns_certs):
-    _, key = make_merchant(app)
+    from wallet_service.services.merchants import create_merchant
+
+    with app.extensions["wallet"].sessionmaker() as s:
+        _, _, key = create_merchant(s, "Serve test")
+        s.commit()
     auth = {"Authorization": f"Bearer {key}"}
     port = free_port()
     with ApnsStandIn(certs=apns_certs, topic=PASS_TYPE) as standin:
