@@ -137,7 +137,8 @@ def test_program_questionnaire_and_member_answers(api):
     assert program["enrollment"]["questions"][0]["key"] == "drink"
     assert program["enrollment"]["consent_text"]["ru"]
     assert program["join_url"].startswith("https://wallet.example.test/join/")
-    assert str(program["id"]) not in program["join_url"].rsplit("/", 1)[1]
+    join_id = program["join_url"].rsplit("/", 1)[1]
+    assert join_id != str(program["id"]) and len(join_id) >= 16
     m = api.member(program["id"], answers={"drink": "latte", "first_visit": "2026-01-05",
                                           "news": True, "note": "  oat milk  "})
     assert m["answers"] == {"drink": "latte", "first_visit": "2026-01-05", "news": True,
