@@ -83,6 +83,19 @@ def _file(value: str) -> str:
     return value
 
 
+def _issuer_id(value: str) -> str:
+    if not value.isdigit():
+        raise ValueError("must be the numeric Google Wallet issuer id")
+    return value
+
+
+def _rate(value: str) -> float:
+    number = float(value)
+    if not 0 < number <= 1000:
+        raise ValueError("must be a number of requests per second between 0 and 1000")
+    return number
+
+
 def _push_backend(value: str) -> str:
     if value not in ("auto", "apns", "null"):
         raise ValueError("must be auto, apns or null")
@@ -133,6 +146,16 @@ SETTINGS: tuple[Setting, ...] = (
             "CA bundle that verifies the APNs server. Unset: the system's trust store."),
     Setting("APNS_KEY_ID", _text, None, "Token auth instead of the certificate: the .p8 key id."),
     Setting("APNS_P8", _file, None, "Token auth: the .p8 key file (same team as the pass type)."),
+    Setting("GOOGLE_ISSUER_ID", _issuer_id, None,
+            "Google Wallet issuer id. Unset: Google Wallet is off and `google_save_url` is null."),
+    Setting("GOOGLE_CREDENTIALS", _file, None,
+            "Service-account JSON key file of the issuer (its `token_uri` gives access tokens)."),
+    Setting("GOOGLE_API_URL", _url, "https://walletobjects.googleapis.com",
+            "Google Wallet REST API base URL."),
+    Setting("GOOGLE_RATE_PER_SECOND", _rate, 15.0,
+            "Most requests per second the service sends to the Google Wallet API."),
+    Setting("GOOGLE_ROOT_KEYS_URL", _url, "https://pay.google.com/gp/m/issuer/keys",
+            "Where the root keys that sign save/delete callbacks are fetched from."),
     Setting("PUSH_DEBOUNCE_SECONDS", _seconds, 1.0,
             "A device's push waits this long so a burst of changes becomes one push."),
     Setting("WORKER_POLL_SECONDS", _seconds, 0.2, "How often an idle worker looks for work."),
@@ -168,11 +191,20 @@ class Settings:
     apns_ca_file: str | None
     apns_key_id: str | None
     apns_p8: str | None
+    google_issuer_id: str | None
+    google_credentials: str | None
+    google_api_url: str
+    google_rate_per_second: float
+    google_root_keys_url: str
     push_debounce_seconds: float
     worker_poll_seconds: float
     worker_lease_seconds: float
     push_max_attempts: int
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def google_enabled(self) -> bool:
+        return bool(self.google_issuer_id and self.google_credentials)
 
     @property
     def apple_dev_certs(self) -> bool:
@@ -244,6 +276,10 @@ def _check_apple(values: dict[str, Any]) -> None:
     if values["APPLE_CERT"] and values["APPLE_P12"]:
         raise ConfigurationError("set WALLET_APPLE_P12 or WALLET_APPLE_CERT, not both",
                                  field="WALLET_APPLE_P12")
+    if bool(values["GOOGLE_ISSUER_ID"]) != bool(values["GOOGLE_CREDENTIALS"]):
+        raise ConfigurationError(
+            "WALLET_GOOGLE_ISSUER_ID and WALLET_GOOGLE_CREDENTIALS go together",
+            field="WALLET_GOOGLE_CREDENTIALS")
     if bool(values["APNS_KEY_ID"]) != bool(values["APNS_P8"]):
         raise ConfigurationError("WALLET_APNS_KEY_ID and WALLET_APNS_P8 go together",
                                  field="WALLET_APNS_P8")
