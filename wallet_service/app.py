@@ -46,6 +46,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
@@ -60,11 +63,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     web.init_app(app)
     from .web import api
     from .web import apple
+    from .web import enroll
+    from .web import posters  # adds the QR code and poster operations to the merchant API
     from .web import public
 
     app.register_blueprint(api.bp)
     app.register_blueprint(apple.bp)
     app.register_blueprint(public.bp)
+    app.register_blueprint(enroll.bp)
+    app.register_blueprint(posters.bp)
     _register_app_handlers(app)
     return app
 

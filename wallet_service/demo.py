@@ -59,11 +59,14 @@ def prepare_demo(app: Flask, base_url: str) -> Iterator[str]:
         _key, raw = create_api_key(session, merchant.id, "demo")
         session.commit()
         merchant_id, program_id = merchant.id, program.id
+        join_token = program.join_token
 
     api = f"{base_url}/api/v1"
     yield f"database: {state.settings.database_url}"
     yield f"demo merchant {merchant_id}, program {program_id}"
     yield f"API key (shown once): {raw}"
+    yield f"Sign-up page for customers: {base_url}/join/{join_token}"
+    yield f"Printable poster with its QR code: {base_url}/join/{join_token}/poster"
     yield ""
     yield "Try it:"
     yield (f"  curl -s -X POST {api}/programs/{program_id}/members -H 'Authorization: Bearer {raw}'"

@@ -1,0 +1,542 @@
+"""The customer's pages: the sign-up form behind the poster's QR code (``/join/<token>``) and
+the member's card page (``/c/<token>``) with the wallet buttons.
+
+Plain HTML forms, no JavaScript: the page must work on any phone in under a minute.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Callable
+from decimal import Decimal
+from functools import partial
+from http import HTTPStatus
+from typing import Any
+
+import segno
+from flask import Blueprint
+from flask import Flask
+from flask import Response
+from flask import current_app
+from flask import make_response
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+from flask.typing import ResponseReturnValue
+from markupsafe import Markup
+from pydantic import ValidationError
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+
+from .. import i18n
+from ..apple_assets import load_template
+from ..errors import ConfigurationError
+from ..errors import InvalidInput
+from ..errors import ResourceConflict
+from ..models import LoyaltyCard
+from ..models import LoyaltyProgram
+from ..models import Member
+from ..models import ProgramImage
+from ..schemas import DEFAULT_CONSENT
+from ..schemas import MemberCreate
+from ..services.members import enroll_member
+from ..services.members import normalize_phone
+from ..services.tiers import from_minor
+from . import get_session
+from . import wallet
+from .csrf import csrf_token
+from .csrf import csrf_valid
+from .links import apple_pass_url
+from .links import card_url
+from .links import google_save_url
+from .ratelimit import RateLimiter
+
+bp = Blueprint("enroll", __name__)
+
+#: Sign-up submissions per minute and client address: a family signing up at one table
+#: fits, a script trying phone numbers does not.
+JOIN_SUBMITS_PER_MINUTE = 10
+LANG_COOKIE = "lang"
+LANG_COOKIE_AGE = 365 * 24 * 3600
+
+_HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
+_RGB = re.compile(r"^rgb\(\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})\s*\)$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+_ANDROID = re.compile(r"\bAndroid\b", re.IGNORECASE)
+_FALLBACK_COLORS = {"bg": "#182c52", "fg": "#ffffff", "accent": "#dead28"}
+
+
+@bp.record_once
+def _limiters(state: Any) -> None:
+    app: Flask = state.app
+    app.extensions.setdefault("wallet_join_rate_limiter", RateLimiter(JOIN_SUBMITS_PER_MINUTE))
+    app.extensions.setdefault(
+        "wallet_page_rate_limiter",
+        RateLimiter(app.extensions["wallet"].settings.rate_limit_per_minute),
+    )
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    return secure_headers(response)
+
+
+def secure_headers(response: Response) -> Response:
+    """No framing, no sniffing, no referrer (the card link is a secret), nothing external."""
+    public = wallet().settings.public_url
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        f"form-action 'self' {public}; base-uri 'none'; frame-ancestors 'none'",
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
+
+
+# --- pages ------------------------------------------------------------------------------
+
+
+@bp.get("/join/<join_token>")
+def join_page(join_token: str) -> Response:
+    """The sign-up form of a program."""
+    if (limited := _limited("wallet_page_rate_limiter")) is not None:
+        return limited
+    program = _program_by_token(join_token)
+    if program is None:
+        return message_page("not_found", HTTPStatus.NOT_FOUND)
+    lang = _language(program.languages)
+    return _join_form(program, lang, values=MultiDict(), errors={})
+
+
+@bp.post("/join/<join_token>")
+def join_submit(join_token: str) -> ResponseReturnValue:
+    """Enroll the customer and send them (303) to their card page."""
+    if (limited := _limited("wallet_join_rate_limiter")) is not None:
+        return limited
+    program = _program_by_token(join_token)
+    if program is None:
+        return message_page("not_found", HTTPStatus.NOT_FOUND)
+    available = _languages(program)
+    posted_lang = request.form.get("lang", "")
+    lang = posted_lang if posted_lang in available else _language(program.languages)
+    if not csrf_valid():
+        return _join_form(program, lang, values=request.form,
+                          errors={"form": i18n.t(lang, "error_expired")},
+                          status=HTTPStatus.BAD_REQUEST)
+    settings = wallet().settings
+    data, errors = read_join_form(request.form, program.enrollment or {}, lang,
+                                  settings.default_region)
+    if data is None:
+        return _join_form(program, lang, values=request.form, errors=errors,
+                          status=HTTPStatus.UNPROCESSABLE_ENTITY)
+    session = get_session()
+    try:
+        member = enroll_member(session, program.merchant_id, program.id, data,
+                               default_region=settings.default_region, source="join_page")
+    except ResourceConflict:
+        # Never hand the existing card to whoever typed the number: send them to the till.
+        session.rollback()
+        return message_page("enrolled", HTTPStatus.CONFLICT, lang=lang, program=program,
+                            back=url_for("enroll.join_page", join_token=join_token))
+    except InvalidInput as exc:
+        session.rollback()
+        field = _form_field(exc.field)
+        return _join_form(program, lang, values=request.form,
+                          errors={field: i18n.t(lang, "error_phone" if field == "phone"
+                                                else "error_invalid")},
+                          status=HTTPStatus.UNPROCESSABLE_ENTITY)
+    session.commit()
+    return redirect(card_url(settings, member.card), HTTPStatus.SEE_OTHER)
+
+
+@bp.get("/join/<join_token>/logo.png")
+def program_logo(join_token: str) -> Response:
+    """The program's uploaded logo (the sharpest size), for the sign-up and card pages."""
+    program = _program_by_token(join_token)
+    data = logo_bytes(program.id) if program is not None else None
+    if data is None:
+        return Response(status=HTTPStatus.NOT_FOUND)
+    response = Response(data, mimetype="image/png")
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.get("/c/<download_token>")
+def card_page(download_token: str) -> Response:
+    """The member's card: wallet buttons, balance, tier, the card number as QR code and text,
+    and the program's rules. The link is as private as the pass download link."""
+    if (limited := _limited("wallet_page_rate_limiter")) is not None:
+        return limited
+    session = get_session()
+    card = session.scalar(
+        select(LoyaltyCard).where(LoyaltyCard.download_token == download_token)
+    )
+    if card is None:
+        return message_page("not_found", HTTPStatus.NOT_FOUND)
+    program = session.get_one(LoyaltyProgram, card.program_id)
+    member = session.get_one(Member, card.member_id)
+    lang = _language(program.languages)
+    tr = partial(i18n.t, lang)
+    settings = wallet().settings
+    buttons = []
+    if card.status == "active":
+        buttons.append({"kind": "apple", "url": apple_pass_url(settings, card),
+                        "label": tr("add_apple")})
+        google = google_save_url(session, card)
+        if google is not None:
+            buttons.append({"kind": "google", "url": google, "label": tr("add_google")})
+        if _ANDROID.search(request.headers.get("User-Agent", "")):
+            buttons.reverse()
+    number = card.serial_number
+    qr = segno.make(number, error="m").svg_inline(
+        scale=1, border=4, omitsize=True, dark="#000", light="#fff",
+        title=tr("card_qr_alt", number=number), svgclass="qr")
+    context: dict[str, Any] = {
+        "member": member,
+        "card": card,
+        "buttons": buttons,
+        "balance": i18n.format_number(lang, card.balance),
+        "balance_unit": (program.design or {}).get("points_label")
+        or i18n.plural_word(lang, "point", card.balance),
+        "progress": tier_progress(program, card, lang),
+        "qr": Markup(qr),
+        "card_number": " ".join(number[i:i + 4] for i in range(0, len(number), 4)),
+        "rules": program_rules(program, lang),
+    }
+    response = _render("enroll/card.html", program, lang, **context)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+# --- the sign-up form -------------------------------------------------------------------
+
+
+def read_join_form(form: MultiDict[str, str], enrollment: dict[str, Any], lang: str,
+                   default_region: str) -> tuple[MemberCreate | None, dict[str, str]]:
+    """The member to enroll from the posted form, or None and a message per form field."""
+    tr = partial(i18n.t, lang)
+    errors: dict[str, str] = {}
+    values = {k: (form.get(k) or "").strip() for k in ("name", "phone", "email", "birthday")}
+
+    if not values["name"]:
+        errors["name"] = tr("error_required")
+    elif len(values["name"]) > 200:
+        errors["name"] = tr("error_too_long", limit=200)
+    if not values["phone"]:
+        errors["phone"] = tr("error_required")
+    else:
+        try:
+            normalize_phone(values["phone"][:40], default_region)
+        except InvalidInput:
+            errors["phone"] = tr("error_phone")
+    if values["email"] and (len(values["email"]) > 254 or not _EMAIL.match(values["email"])):
+        errors["email"] = tr("error_email")
+    birthday: dt.date | None = None
+    if values["birthday"]:
+        try:
+            birthday = dt.date.fromisoformat(values["birthday"])
+        except ValueError:
+            errors["birthday"] = tr("error_date")
+        else:
+            if not dt.date(1900, 1, 1) <= birthday <= dt.date.today():
+                errors["birthday"] = tr("error_birthday")
+
+    answers: dict[str, str | bool] = {}
+    for question in enrollment.get("questions", []):
+        name = f"q_{question['key']}"
+        value = (form.get(name) or "").strip()
+        answer, error = _read_answer(question, value, tr)
+        if error:
+            errors[name] = error
+        elif answer is not None:
+            answers[question["key"]] = answer
+
+    if form.get("consent") != "yes":
+        errors["consent"] = tr("error_consent")
+    if errors:
+        return None, errors
+    try:
+        data = MemberCreate.model_validate({
+            "name": values["name"], "phone": values["phone"], "email": values["email"] or None,
+            "birthday": birthday, "consent_text": consent_text(enrollment, lang),
+            "answers": answers,
+        })
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            field = _form_field(".".join(str(p) for p in err["loc"]))
+            errors.setdefault(field, tr("error_invalid"))
+        return None, errors
+    return data, {}
+
+
+def _read_answer(question: dict[str, Any], value: str,
+                 tr: Callable[..., str]) -> tuple[str | bool | None, str | None]:
+    """One questionnaire answer as the service takes it, or an error message."""
+    kind = question["type"]
+    if not value:
+        if question.get("required"):
+            return None, tr("error_choose" if kind in ("choice", "yesno") else "error_required")
+        return None, None
+    if kind == "yesno":
+        if value not in ("yes", "no"):
+            return None, tr("error_choose")
+        return value == "yes", None
+    if kind == "choice":
+        if value not in question.get("options", []):
+            return None, tr("error_choose")
+        return value, None
+    if kind == "date":
+        try:
+            return dt.date.fromisoformat(value).isoformat(), None
+        except ValueError:
+            return None, tr("error_date")
+    if len(value) > 500:
+        return None, tr("error_too_long", limit=500)
+    return value, None
+
+
+def consent_text(enrollment: dict[str, Any], lang: str) -> str:
+    """The consent exactly as the form shows it in ``lang``."""
+    return i18n.localized(enrollment.get("consent_text") or DEFAULT_CONSENT, lang)
+
+
+def _form_field(field: str | None) -> str:
+    """The form field of a service or model error (``answers.size`` → ``q_size``)."""
+    if not field:
+        return "form"
+    if field.startswith("answers."):
+        return "q_" + field.removeprefix("answers.")
+    return field.split(".")[0]
+
+
+def _join_form(program: LoyaltyProgram, lang: str, *, values: MultiDict[str, str],
+               errors: dict[str, str], status: int = HTTPStatus.OK) -> Response:
+    enrollment = program.enrollment or {}
+    yes_no = [("yes", i18n.t(lang, "yes")), ("no", i18n.t(lang, "no"))]
+    questions = [
+        {**q, "name": f"q_{q['key']}", "text": i18n.localized(q.get("label"), lang),
+         "choices": yes_no if q["type"] == "yesno" else [(o, o) for o in q.get("options", [])]}
+        for q in enrollment.get("questions", [])
+    ]
+    response = _render(
+        "enroll/join.html", program, lang, status=status,
+        values=values, errors=errors, questions=questions,
+        consent=consent_text(enrollment, lang), csrf_token=csrf_token(),
+        perks=program_rules(program, lang)["earning"],
+        action=url_for("enroll.join_submit", join_token=program.join_token),
+        today=dt.date.today().isoformat(),
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# --- the card page ----------------------------------------------------------------------
+
+
+def tier_progress(program: LoyaltyProgram, card: LoyaltyCard, lang: str) -> dict[str, Any] | None:
+    """The card's tier and how far the next one is, or None for a program without tiers."""
+    rules = program.rules or {}
+    tiers = rules.get("tiers") or []
+    if not tiers:
+        return None
+    by_spend = rules.get("tier_basis") == "lifetime_spend"
+    value = (from_minor(program.currency, card.lifetime_spend_minor) if by_spend
+             else Decimal(card.lifetime_points))
+    floor = Decimal(0)
+    upcoming = None
+    for tier in tiers:
+        threshold = Decimal(str(tier["threshold"]))
+        if value >= threshold:
+            floor = threshold
+        else:
+            upcoming = (tier["name"], threshold)
+            break
+    result: dict[str, Any] = {"tier": card.tier or i18n.t(lang, "no_tier"), "next": None}
+    if upcoming is None:
+        result["text"] = i18n.t(lang, "top_tier")
+        result["percent"] = 100
+        return result
+    name, threshold = upcoming
+    missing = threshold - value
+    if by_spend:
+        text = i18n.t(lang, "progress_spend", tier=name,
+                      amount=i18n.format_money(lang, missing, program.currency))
+    else:
+        text = i18n.t(lang, "progress_points", tier=name,
+                      points=_points_word(lang, int(missing)))
+    span = threshold - floor
+    percent = int((value - floor) * 100 / span) if span > 0 else 0
+    result.update(next=name, text=text, percent=max(0, min(100, percent)))
+    return result
+
+
+def program_rules(program: LoyaltyProgram, lang: str) -> dict[str, Any]:
+    """What the card page says about how the program works."""
+    rules = program.rules or {}
+    design = program.design or {}
+    earning = rules.get("earning") or {}
+    lines = []
+    if earning:
+        lines.append(i18n.t(
+            lang, "earning", points=_points_word(lang, int(earning["points"])),
+            amount=i18n.format_money(lang, Decimal(str(earning["per_amount"])),
+                                     program.currency)))
+    tiers = []
+    by_spend = rules.get("tier_basis") == "lifetime_spend"
+    for tier in rules.get("tiers") or []:
+        threshold = Decimal(str(tier["threshold"]))
+        start = (i18n.t(lang, "tier_from_spend",
+                        amount=i18n.format_money(lang, threshold, program.currency))
+                 if by_spend else
+                 i18n.t(lang, "tier_from_points", points=_points_word(lang, int(threshold))))
+        multiplier = Decimal(str(tier.get("multiplier", "1"))).normalize()
+        tiers.append({
+            "name": tier["name"], "start": start,
+            "multiplier": (i18n.t(lang, "tier_multiplier",
+                                  multiplier=i18n.format_number(lang, multiplier))
+                           if multiplier != 1 else None),
+        })
+    contact = {k: v for k, v in (design.get("contact") or {}).items() if v}
+    if contact.get("phone"):
+        contact["tel"] = re.sub(r"[^\d+]", "", contact["phone"])
+    return {
+        "earning": lines,
+        "text": design.get("rules_text"),
+        "tiers": tiers,
+        "terms": design.get("terms_text"),
+        "contact": contact,
+    }
+
+
+def _points_word(lang: str, number: int) -> str:
+    return i18n.plural(lang, "point", number)
+
+
+# --- shared -----------------------------------------------------------------------------
+
+
+def _program_by_token(join_token: str) -> LoyaltyProgram | None:
+    if len(join_token) > 32:
+        return None
+    program: LoyaltyProgram | None = get_session().scalar(
+        select(LoyaltyProgram).where(LoyaltyProgram.join_token == join_token)
+    )
+    return program
+
+
+def _logo_filename(program_id: int) -> str | None:
+    names = set(get_session().scalars(
+        select(ProgramImage.filename).where(ProgramImage.program_id == program_id,
+                                            ProgramImage.kind == "logo")
+    ))
+    for name in ("logo@2x.png", "logo@3x.png", "logo.png"):
+        if name in names:
+            return name
+    return None
+
+
+def logo_bytes(program_id: int) -> bytes | None:
+    name = _logo_filename(program_id)
+    if name is None:
+        return None
+    data: bytes | None = get_session().scalar(
+        select(ProgramImage.data).where(ProgramImage.program_id == program_id,
+                                        ProgramImage.filename == name)
+    )
+    return data
+
+
+def brand(program: LoyaltyProgram, *, logo_url: str | None) -> dict[str, Any]:
+    """The program's colours (as the pass shows them), name and logo, for the page header."""
+    design = program.design or {}
+    try:
+        base = load_template(program.template).pass_json
+    except (InvalidInput, ConfigurationError):
+        base = {}
+    colors = {}
+    for key, field, template_key in (("bg", "background_color", "backgroundColor"),
+                                     ("fg", "foreground_color", "foregroundColor"),
+                                     ("accent", "label_color", "labelColor")):
+        colors[key] = (css_color(design.get(field)) or css_color(base.get(template_key))
+                       or _FALLBACK_COLORS[key])
+    return {
+        **colors,
+        "title": design.get("logo_text") or program.name,
+        "name": program.name,
+        "description": design.get("description"),
+        "logo_url": logo_url,
+    }
+
+
+def css_color(value: Any) -> str | None:
+    """``#rrggbb`` from a design colour (``#rrggbb`` or ``rgb(r, g, b)``), else None."""
+    if not isinstance(value, str):
+        return None
+    if _HEX.match(value):
+        return value.lower()
+    match = _RGB.match(value)
+    if match and all(int(c) <= 255 for c in match.groups()):
+        return "#" + "".join(f"{int(c):02x}" for c in match.groups())
+    return None
+
+
+def _languages(program: LoyaltyProgram) -> list[str]:
+    return [lang for lang in program.languages or [] if lang in i18n.LANGUAGES] or list(
+        i18n.LANGUAGES)
+
+
+def _language(program_languages: list[str] | None) -> str:
+    available = [lang for lang in program_languages or [] if lang in i18n.LANGUAGES]
+    return i18n.best_language(
+        request.args.get("lang"), request.cookies.get(LANG_COOKIE),
+        [value for value, _quality in request.accept_languages], available,
+    )
+
+
+def _render(template: str, program: LoyaltyProgram | None, lang: str, *,
+            status: int = HTTPStatus.OK, **context: Any) -> Response:
+    languages = _languages(program) if program is not None else list(i18n.LANGUAGES)
+    logo = None
+    if program is not None and _logo_filename(program.id) is not None:
+        logo = url_for("enroll.program_logo", join_token=program.join_token)
+    html = render_template(
+        template, lang=lang, t=partial(i18n.t, lang), program=program,
+        brand=brand(program, logo_url=logo) if program is not None else None,
+        languages=[(code, i18n.LANGUAGE_NAMES[code]) for code in languages if code != lang],
+        **context,
+    )
+    response = make_response(html, status)
+    requested = request.args.get("lang")
+    if requested == lang:
+        response.set_cookie(LANG_COOKIE, lang, max_age=LANG_COOKIE_AGE, samesite="Lax",
+                            httponly=True, secure=request.is_secure)
+    response.vary.add("Accept-Language")
+    response.vary.add("Cookie")
+    return response
+
+
+def message_page(kind: str, status: int, *, lang: str | None = None,
+             program: LoyaltyProgram | None = None, back: str | None = None) -> Response:
+    """A short page saying what happened: ``not_found``, ``too_many`` or ``enrolled``."""
+    if lang is None:
+        lang = _language(program.languages if program is not None else None)
+    response = _render("enroll/message.html", program, lang, status=status, kind=kind,
+                       back=back)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _limited(name: str) -> Response | None:
+    limiter: RateLimiter = current_app.extensions[name]
+    wait = limiter.allow(request.remote_addr or "?")
+    if not wait:
+        return None
+    response = message_page("too_many", HTTPStatus.TOO_MANY_REQUESTS)
+    response.headers["Retry-After"] = str(math.ceil(wait))
+    return response
