@@ -41,9 +41,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from apns_standin import StandInCertificates, make_certificates  # noqa: E402
+from apns_standin import StandInCertificates  # noqa: E402
+from apns_standin import make_certificates  # noqa: E402
 
-from wallet_service.push import ApnsPushClient, CertificateAuth  # noqa: E402
+from wallet_service.push import ApnsPushClient  # noqa: E402
+from wallet_service.push import CertificateAuth  # noqa: E402
 
 NODE_SERVER = ROOT / "bench" / "apns_server.mjs"
 PY_SERVER = ROOT / "tests" / "apns_standin.py"

@@ -35,13 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from wallet_service import apple_assets  # noqa: E402
-from wallet_service.passes import (  # noqa: E402
-    CardContent,
-    Design,
-    MerchantContact,
-    StoreLocation,
-    build_pkpass,
-)
+from wallet_service.passes import CardContent  # noqa: E402
+from wallet_service.passes import Design  # noqa: E402
+from wallet_service.passes import MerchantContact  # noqa: E402
+from wallet_service.passes import StoreLocation  # noqa: E402
+from wallet_service.passes import build_pkpass  # noqa: E402
 
 PEER_DIR = ROOT / "bench" / ".peer"
 PEER_SCRIPT = ROOT / "bench" / "peer" / "pkpass.cjs"

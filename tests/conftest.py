@@ -10,13 +10,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from apns_standin import make_certificates
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 from sqlalchemy import create_engine
 from sqlalchemy import text
-
-from apns_standin import make_certificates
 
 from wallet_service import create_app
 from wallet_service.db import Base

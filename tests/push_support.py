@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-
 PASS_TYPE = "pass.dev.wallet-service.loyalty"
 
 def worker_env(app, apns, lease: float) -> dict[str, str]:

@@ -7,10 +7,10 @@ import time
 from email.utils import parsedate_to_datetime
 
 import pytest
-from sqlalchemy import select
-
 from apple_device import Device
 from apple_device import balance_of
+from sqlalchemy import select
+
 from wallet_service.models import DeviceLog
 from wallet_service.models import LoyaltyCard
 from wallet_service.services import outbox

@@ -19,11 +19,13 @@ from pathlib import Path
 import pytest
 from apns_standin import ApnsStandIn
 from apns_standin import Reply
+from apple_device import Device
+from apple_device import balance_of
+from push_support import PASS_TYPE
+from push_support import worker_env
 from sqlalchemy import func
 from sqlalchemy import select
 
-from apple_device import Device
-from apple_device import balance_of
 from wallet_service.models import DeliveryJob
 from wallet_service.models import Device as DeviceRow
 from wallet_service.models import LoyaltyCard
@@ -31,9 +33,6 @@ from wallet_service.models import PushAttempt
 from wallet_service.models import Registration
 from wallet_service.worker import Worker
 from wallet_service.worker import make_push_client
-
-from push_support import PASS_TYPE
-from push_support import worker_env
 
 
 @pytest.fixture

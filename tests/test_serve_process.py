@@ -17,7 +17,6 @@ from push_support import PASS_TYPE
 from push_support import worker_env
 
 
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

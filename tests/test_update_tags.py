@@ -11,10 +11,10 @@ import datetime as dt
 import random
 import threading
 
-from sqlalchemy import select
-
 from apple_device import Device
 from apple_device import balance_of
+from sqlalchemy import select
+
 from wallet_service.models import LoyaltyCard
 from wallet_service.services import outbox
 

@@ -23,16 +23,27 @@ from pathlib import Path
 from typing import Literal
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import NameOID
 
-from .errors import ConfigurationError, InvalidInput
-from .passes import PassTemplate, SignerCredentials, TemplateFile, certificate_identity
+from .errors import ConfigurationError
+from .errors import InvalidInput
+from .passes import PassTemplate
+from .passes import SignerCredentials
+from .passes import TemplateFile
+from .passes import certificate_identity
 from .passes.model import IMAGE_FILENAMES
-from .passes.signing import PASS_SIGNING_EKU, PASS_TYPE_ID_EXTENSION, key_matches_certificate
+from .passes.signing import PASS_SIGNING_EKU
+from .passes.signing import PASS_TYPE_ID_EXTENSION
+from .passes.signing import key_matches_certificate
 from .passes.strings import decode_strings
 
 #: The built-in templates shipped with the service.

@@ -248,11 +248,20 @@ def _run_worker(app: Flask) -> None:
 
 @main.command()
 @_serve_options
-def demo(host: str, port: int, workers: int | None, threads: int) -> None:
+@click.option("--scenario", type=click.Choice(["coffee-shop"]), default=None,
+              help="Play a scripted week of purchases and print it, instead of serving.")
+def demo(host: str, port: int, workers: int | None, threads: int,
+         scenario: str | None) -> None:
     """First run on the embedded defaults: schema, a demo merchant and program, then serve."""
     import os
 
+    from .demo import play_scenario
     from .demo import prepare_demo
+
+    if scenario is not None:
+        for line in play_scenario(_app(), scenario):
+            click.echo(line)
+        return
 
     base = f"http://{host}:{port}"
     # Links in the demo's cards should point at the address it serves on.

@@ -76,3 +76,105 @@ def prepare_demo(app: Flask, base_url: str) -> Iterator[str]:
     yield "  (MEMBER_ID is the \"id\" of the member the first command returns)"
     yield f"API docs: {api}/docs"
     yield ""
+
+
+SCENARIOS = ("coffee-shop",)
+
+_COFFEE_STAMPS = {
+    "name": "Кофейня «Зерно» — кофейная карта",
+    "kind": "stamps",
+    # The scripted week runs in seconds, so the per-hour stamp limit is off here.
+    "stamps": {"goal": 6, "reward": "бесплатный кофе", "max_per_window": None},
+    "bonuses": {"welcome": 1},
+}
+_COFFEE_POINTS = {
+    **DEMO_PROGRAM,
+    "name": "Кофейня «Зерно» — бонусы и уровни",
+    "tier_window_days": 90,
+    "tiers": [
+        {"name": "Bronze", "threshold": 0, "multiplier": "1"},
+        {"name": "Silver", "threshold": 300, "multiplier": "1.25"},
+        {"name": "Gold", "threshold": 600, "multiplier": "1.5"},
+    ],
+    "points_validity_days": 180,
+    "excluded": {"categories": ["alcohol"]},
+    "bonuses": {"welcome": 50, "birthday": 200, "referrer": 100, "referred": 50,
+                "actions": {"review": 30}},
+}
+_CUSTOMERS = (("Анна", "+7 912 345-67-01"), ("Борис", "+7 912 345-67-02"),
+              ("Вера", "+7 912 345-67-03"))
+# Per day of the week: (customer index, receipt lines) for the points program.
+_WEEK = (
+    ((0, [("LATTE", "coffee", "250"), ("CROISSANT", "bakery", "180")]),
+     (1, [("FLAT", "coffee", "270")])),
+    ((0, [("CAPPU", "coffee", "230")]), (2, [("BEANS-1KG", "beans", "1900")])),
+    ((1, [("LATTE", "coffee", "250"), ("WINE", "alcohol", "900")]),),
+    ((0, [("LATTE", "coffee", "250")]), (2, [("CAKE", "bakery", "420")])),
+    ((0, [("BEANS-1KG", "beans", "1900"), ("LATTE", "coffee", "250")]),),
+    ((1, [("CAPPU", "coffee", "230")]), (2, [("FLAT", "coffee", "270")])),
+    ((0, [("LATTE", "coffee", "250")]),),
+)
+
+
+def play_scenario(app: Flask, name: str) -> Iterator[str]:
+    """A week at a coffee shop: a stamp card and a points program with tiers, three
+    customers, daily purchases, a referral, a review bonus, a refund and the daily job."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from .schemas import MemberCreate
+    from .schemas import ReceiptLine
+    from .schemas import TransactionCreate
+    from .services import automations
+    from .services import ledger
+    from .services.members import enroll_member
+
+    if name not in SCENARIOS:
+        raise ValueError(f"unknown scenario {name!r}; try {', '.join(SCENARIOS)}")
+    state = app.extensions["wallet"]
+    upgrade(state.engine)
+    region = state.settings.default_region
+    with state.sessionmaker() as session:
+        merchant = Merchant(name=f"{DEMO_MERCHANT} (scenario)")
+        session.add(merchant)
+        session.flush()
+        stamps = create_program(session, merchant.id, ProgramCreate.model_validate(_COFFEE_STAMPS))
+        points = create_program(session, merchant.id, ProgramCreate.model_validate(_COFFEE_POINTS))
+        yield f"merchant {merchant.id}: stamp program {stamps.id}, points program {points.id}"
+        cards, stamp_cards = [], []
+        for index, (who, phone) in enumerate(_CUSTOMERS):
+            referral = cards[0].card.referral_code if index == 2 else None
+            cards.append(enroll_member(session, merchant.id, points.id, MemberCreate(
+                name=who, phone=phone, referral_code=referral), default_region=region))
+            stamp_cards.append(enroll_member(session, merchant.id, stamps.id, MemberCreate(
+                name=who, phone=phone), default_region=region))
+        today = dt.datetime.now(dt.UTC).date()
+        refundable = None
+        for day, sales in enumerate(_WEEK):
+            date = today + dt.timedelta(days=day)
+            for who, lines in sales:
+                receipt = [ReceiptLine(sku=s, category=c, amount=Decimal(a)) for s, c, a in lines]
+                posted = ledger.post_transaction(session, merchant.id, cards[who].id,
+                                                 TransactionCreate(type="earn", lines=receipt))
+                if lines[0][0] == "BEANS-1KG" and refundable is None:
+                    refundable = (cards[who].id, posted.entry.id)
+                ledger.post_transaction(session, merchant.id, stamp_cards[who].id,
+                                        TransactionCreate(type="earn", stamps=1))
+                e = posted.entry
+                yield (f"day {day + 1}: {_CUSTOMERS[who][0]} +{e.points} points "
+                       f"(balance {e.balance_after}, tier {e.tier_after})")
+            if day == 3:
+                automations.record_action(session, merchant.id, cards[1].id, "review", "r-1")
+                yield f"day {day + 1}: {_CUSTOMERS[1][0]} +30 points for a review"
+            if day == 5 and refundable is not None:
+                e = ledger.post_transaction(session, merchant.id, refundable[0], TransactionCreate(
+                    type="refund", original_id=refundable[1], amount=Decimal("950"))).entry
+                yield f"day {day + 1}: half of the coffee beans returned: {e.points} points"
+            automations.run_daily(session, date, merchant_id=merchant.id)
+        session.commit()
+        yield ""
+        for member, stamp_member in zip(cards, stamp_cards, strict=True):
+            session.refresh(member.card)
+            session.refresh(stamp_member.card)
+            yield (f"{member.name}: {member.card.balance} points, tier {member.card.tier}; "
+                   f"stamps {stamp_member.card.stamps}/6, free coffees {stamp_member.card.balance}")

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import JSON
 from sqlalchemy import BigInteger
+from sqlalchemy import Boolean
 from sqlalchemy import Date
 from sqlalchemy import ForeignKey
 from sqlalchemy import Index
@@ -135,6 +136,19 @@ class LoyaltyCard(Base):
     lifetime_points: Mapped[int] = mapped_column(BigInteger, default=0)
     lifetime_spend_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     tier: Mapped[str | None] = mapped_column(String(60))
+    # Stamp programs: stamps collected towards the next reward (``balance`` counts the
+    # rewards ready to claim).
+    stamps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Purchases made (visits), and when the last one was.
+    visits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_visit_at: Mapped[dt.datetime | None]
+    # The member's own code for inviting friends, and the card of whoever invited them.
+    referral_code: Mapped[str | None] = mapped_column(String(16), unique=True)
+    referred_by_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("loyalty_cards.id"))
+    # The latest message for the member (a campaign, a reminder), shown on the back of the
+    # card; ``message_campaign_id`` names the campaign it came from, if any.
+    message: Mapped[str | None] = mapped_column(Text)
+    message_campaign_id: Mapped[int | None] = mapped_column(BigId)
     version: Mapped[int] = mapped_column(Integer, default=1)
     # Position in the service-wide order of published changes; devices poll with it as
     # their ``passesUpdatedSince`` tag. Assigned by the outbox sequencer, never by a request.
@@ -148,7 +162,14 @@ class LoyaltyCard(Base):
 
 
 class LedgerTransaction(Base):
-    """An immutable balance change. ``points`` is signed: earn > 0, redeem < 0."""
+    """An immutable change of a card. ``points`` (balance units: points, rewards ready in a
+    stamp program, minor units of cashback) and ``stamps`` are signed deltas.
+
+    ``type`` says what happened (``earn``, ``redeem``, ``adjust``, ``refund``, ``bonus``,
+    ``expire``, ``reward``, ``coupon``, ``tier``), ``reason`` why in words, ``reference_id``
+    what it refers to (the refunded purchase, the reward, the coupon), and ``details`` the
+    arithmetic (receipt lines, rule names), so the history explains every number on the card.
+    """
 
     __tablename__ = "ledger_transactions"
     __table_args__ = (
@@ -165,8 +186,83 @@ class LedgerTransaction(Base):
     reason: Mapped[str | None] = mapped_column(String(500))
     balance_after: Mapped[int] = mapped_column(BigInteger)
     tier_after: Mapped[str | None] = mapped_column(String(60))
+    stamps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reference_id: Mapped[int | None] = mapped_column(BigId)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[created_at]
+
+
+class PointLot(Base):
+    """Points earned together and expiring together. Spending takes from the oldest lot
+    first; the daily job expires what is left of a lot on ``expires_on``."""
+
+    __tablename__ = "point_lots"
+    __table_args__ = (Index("ix_point_lots_card_id_expires_on", "card_id", "expires_on"),)
+
+    id: Mapped[bigint_pk]
+    card_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_cards.id"))
+    transaction_id: Mapped[int] = mapped_column(BigId, ForeignKey("ledger_transactions.id"))
+    points: Mapped[int] = mapped_column(BigInteger)
+    remaining: Mapped[int] = mapped_column(BigInteger)
+    expires_on: Mapped[dt.date] = mapped_column(Date, index=True)
+    created_at: Mapped[created_at]
+
+
+class Reward(Base):
+    """An item of a program's rewards catalog, paid for with points or stamps."""
+
+    __tablename__ = "rewards"
+
+    id: Mapped[bigint_pk]
+    program_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_programs.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(String(1000))
+    cost_points: Mapped[int | None] = mapped_column(BigInteger)
+    cost_stamps: Mapped[int | None] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[created_at]
+
+
+class Coupon(Base):
+    """A coupon offered to one member or to a segment, valid in a period."""
+
+    __tablename__ = "coupons"
+
+    id: Mapped[bigint_pk]
+    program_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_programs.id"), index=True)
+    title: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(String(1000))
+    segment: Mapped[dict[str, Any]] = mapped_column(JSON)
+    valid_from: Mapped[dt.datetime | None]
+    valid_until: Mapped[dt.datetime | None]
+    created_at: Mapped[created_at]
+
+
+class CouponGrant(Base):
+    """A coupon given to one card; ``used_at`` is set once, by the redemption that wins."""
+
+    __tablename__ = "coupon_grants"
+    __table_args__ = (UniqueConstraint("coupon_id", "card_id"),)
+
+    id: Mapped[bigint_pk]
+    coupon_id: Mapped[int] = mapped_column(BigId, ForeignKey("coupons.id"))
+    card_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_cards.id"), index=True)
+    used_at: Mapped[dt.datetime | None]
+    created_at: Mapped[created_at]
+
+
+class Campaign(Base):
+    """A message the merchant sent to all members or a segment, and how many cards it reached."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[bigint_pk]
+    program_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_programs.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    segment: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reached: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[created_at]
 
 

@@ -10,12 +10,12 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import pytest
-from sqlalchemy import select
-
 import browser_support
+import pytest
 from conftest import Api
 from conftest import make_merchant
+from sqlalchemy import select
+
 from wallet_service import i18n
 from wallet_service.models import Member
 from wallet_service.web.ratelimit import RateLimiter

@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from pass_helpers import PASS_TYPE_ID, TEAM_ID, make_content, make_design, open_pkpass
+from pass_helpers import PASS_TYPE_ID
+from pass_helpers import TEAM_ID
+from pass_helpers import make_content
+from pass_helpers import make_design
+from pass_helpers import open_pkpass
 
 from wallet_service import apple_assets
-from wallet_service.passes import CardContent, Design, SignerCredentials
+from wallet_service.passes import CardContent
+from wallet_service.passes import Design
+from wallet_service.passes import SignerCredentials
 
 
 @pytest.fixture(scope="session")

@@ -10,17 +10,26 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from pass_helpers import PASS_TYPE_ID, TEAM_ID
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import NameOID
+from pass_helpers import PASS_TYPE_ID
+from pass_helpers import TEAM_ID
 
 from wallet_service import apple_assets
-from wallet_service.apple_assets import DevCertPaths, Finding, check_credentials, doctor, has_errors
+from wallet_service.apple_assets import DevCertPaths
+from wallet_service.apple_assets import Finding
+from wallet_service.apple_assets import check_credentials
+from wallet_service.apple_assets import doctor
+from wallet_service.apple_assets import has_errors
 from wallet_service.errors import ConfigurationError
-from wallet_service.passes import SignerCredentials, certificate_identity
-from wallet_service.passes.signing import PASS_SIGNING_EKU, PASS_TYPE_ID_EXTENSION
+from wallet_service.passes import SignerCredentials
+from wallet_service.passes import certificate_identity
+from wallet_service.passes.signing import PASS_SIGNING_EKU
+from wallet_service.passes.signing import PASS_TYPE_ID_EXTENSION
 
 
 def load_cert(path: Path) -> x509.Certificate:

@@ -7,16 +7,15 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from pass_helpers import make_content, make_design
+from pass_helpers import make_content
+from pass_helpers import make_design
 
 from wallet_service import apple_assets
 from wallet_service.errors import InvalidInput
-from wallet_service.passes import (
-    CardContent,
-    StoreLocation,
-    build_pass_json,
-    localized_strings,
-)
+from wallet_service.passes import CardContent
+from wallet_service.passes import StoreLocation
+from wallet_service.passes import build_pass_json
+from wallet_service.passes import localized_strings
 from wallet_service.passes.model import FIELD_SOURCES
 
 AREAS = ("headerFields", "primaryFields", "secondaryFields", "auxiliaryFields", "backFields")

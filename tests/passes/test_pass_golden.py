@@ -14,7 +14,9 @@ import os
 from pathlib import Path
 
 import pytest
-from pass_helpers import TEMPLATE_NAMES, make_content, make_design
+from pass_helpers import TEMPLATE_NAMES
+from pass_helpers import make_content
+from pass_helpers import make_design
 
 from wallet_service import apple_assets
 from wallet_service.passes import build_pass_json

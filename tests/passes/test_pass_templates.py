@@ -15,8 +15,12 @@ from pass_helpers import TEMPLATE_NAMES
 from PIL import Image
 
 from wallet_service import apple_assets
-from wallet_service.errors import ConfigurationError, InvalidInput
-from wallet_service.passes import PassTemplate, TemplateFile, decode_strings, encode_strings
+from wallet_service.errors import ConfigurationError
+from wallet_service.errors import InvalidInput
+from wallet_service.passes import PassTemplate
+from wallet_service.passes import TemplateFile
+from wallet_service.passes import decode_strings
+from wallet_service.passes import encode_strings
 
 PASSES_DIR = Path(apple_assets.__file__).parent / "passes"
 SIZES = {"icon": (29, 29), "strip": (375, 123)}

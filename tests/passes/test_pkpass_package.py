@@ -17,20 +17,20 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs7
-from pass_helpers import TEMPLATE_NAMES, make_content, make_design
+from pass_helpers import TEMPLATE_NAMES
+from pass_helpers import make_content
+from pass_helpers import make_design
 from PIL import Image
 
 from wallet_service import apple_assets
 from wallet_service.errors import ConfigurationError
-from wallet_service.passes import (
-    CardContent,
-    Design,
-    SignerCredentials,
-    build_pkpass,
-    decode_strings,
-    prepare_image,
-    sign_manifest,
-)
+from wallet_service.passes import CardContent
+from wallet_service.passes import Design
+from wallet_service.passes import SignerCredentials
+from wallet_service.passes import build_pkpass
+from wallet_service.passes import decode_strings
+from wallet_service.passes import prepare_image
+from wallet_service.passes import sign_manifest
 
 W3C_DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$")
 RGB = re.compile(r"^rgb\((\d{1,3}), (\d{1,3}), (\d{1,3})\)$")

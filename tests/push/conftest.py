@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from apns_standin import ApnsStandIn, StandInCertificates, make_certificates
+from apns_standin import ApnsStandIn
+from apns_standin import StandInCertificates
+from apns_standin import make_certificates
 from push_helpers import TOPIC
 
-from wallet_service.push import ApnsPushClient, CertificateAuth
+from wallet_service.push import ApnsPushClient
+from wallet_service.push import CertificateAuth
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,17 @@ import time
 from collections.abc import Callable
 
 import pytest
-from apns_standin import ApnsStandIn, Reply, StandInCertificates, make_p8_key
-from push_helpers import TOPIC, tokens
+from apns_standin import ApnsStandIn
+from apns_standin import Reply
+from apns_standin import StandInCertificates
+from apns_standin import make_p8_key
+from push_helpers import TOPIC
+from push_helpers import tokens
 
-from wallet_service.push import ApnsPushClient, CertificateAuth, Outcome, TokenAuth
+from wallet_service.push import ApnsPushClient
+from wallet_service.push import CertificateAuth
+from wallet_service.push import Outcome
+from wallet_service.push import TokenAuth
 from wallet_service.push._apns import _failure_outcome
 
 StandInFactory = Callable[..., ApnsStandIn]

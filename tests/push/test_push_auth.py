@@ -7,14 +7,18 @@ import json
 from pathlib import Path
 
 import pytest
-from apns_standin import StandInCertificates, make_certificates, make_p8_key
+from apns_standin import StandInCertificates
+from apns_standin import make_certificates
+from apns_standin import make_p8_key
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from push_helpers import TOPIC
 
 from wallet_service.errors import ConfigurationError
-from wallet_service.push import ApnsPushClient, CertificateAuth, TokenAuth
+from wallet_service.push import ApnsPushClient
+from wallet_service.push import CertificateAuth
+from wallet_service.push import TokenAuth
 
 
 def _decode(part: str) -> bytes:

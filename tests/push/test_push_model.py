@@ -8,15 +8,13 @@ import random
 import pytest
 from push_helpers import tokens
 
-from wallet_service.push import (
-    NullPushClient,
-    Outcome,
-    PushClient,
-    PushResult,
-    RecordingPushClient,
-    backoff_delay,
-    classify,
-)
+from wallet_service.push import NullPushClient
+from wallet_service.push import Outcome
+from wallet_service.push import PushClient
+from wallet_service.push import PushResult
+from wallet_service.push import RecordingPushClient
+from wallet_service.push import backoff_delay
+from wallet_service.push import classify
 
 
 @pytest.mark.parametrize(

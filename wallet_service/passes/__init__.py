@@ -11,23 +11,31 @@ Typical use (the service loads templates and credentials once, see ``apple_asset
 Nothing here imports Flask or SQLAlchemy, reads files or opens connections.
 """
 
-from .content import build_pass_json, localized_strings, w3c_timestamp
-from .images import IMAGE_SPECS, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, prepare_image
-from .model import (
-    BARCODE_FORMATS,
-    IMAGE_FILENAMES,
-    IMAGE_KINDS,
-    MAX_LOCATIONS,
-    CardContent,
-    Design,
-    MerchantContact,
-    PassTemplate,
-    StoreLocation,
-    TemplateFile,
-)
-from .package import PKPASS_MEDIA_TYPE, build_pkpass, manifest_bytes
-from .signing import SignerCredentials, certificate_identity, sign_manifest
-from .strings import decode_strings, encode_strings
+from .content import build_pass_json
+from .content import localized_strings
+from .content import w3c_timestamp
+from .images import IMAGE_SPECS
+from .images import MAX_IMAGE_BYTES
+from .images import MAX_IMAGE_PIXELS
+from .images import prepare_image
+from .model import BARCODE_FORMATS
+from .model import IMAGE_FILENAMES
+from .model import IMAGE_KINDS
+from .model import MAX_LOCATIONS
+from .model import CardContent
+from .model import Design
+from .model import MerchantContact
+from .model import PassTemplate
+from .model import StoreLocation
+from .model import TemplateFile
+from .package import PKPASS_MEDIA_TYPE
+from .package import build_pkpass
+from .package import manifest_bytes
+from .signing import SignerCredentials
+from .signing import certificate_identity
+from .signing import sign_manifest
+from .strings import decode_strings
+from .strings import encode_strings
 
 __all__ = [
     "BARCODE_FORMATS",

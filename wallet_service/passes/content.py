@@ -9,25 +9,27 @@ so Wallet formats it itself (§2.5).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from collections.abc import Mapping
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from babel import Locale, UnknownLocaleError
+from babel import Locale
+from babel import UnknownLocaleError
 from babel.dates import format_date
-from babel.numbers import format_decimal, format_percent, get_currency_precision
+from babel.numbers import format_decimal
+from babel.numbers import format_percent
+from babel.numbers import get_currency_precision
 
 from ..errors import InvalidInput
 from ._frozen import thaw
-from .model import (
-    BARCODE_FORMATS,
-    CardContent,
-    Design,
-    PassTemplate,
-    check_field_counts,
-    hex_to_rgb,
-)
+from .model import BARCODE_FORMATS
+from .model import CardContent
+from .model import Design
+from .model import PassTemplate
+from .model import check_field_counts
+from .model import hex_to_rgb
 
 FieldValue = dict[str, Any]
 

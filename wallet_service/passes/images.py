@@ -10,7 +10,8 @@ import io
 import warnings
 from collections.abc import Mapping
 
-from PIL import Image, ImageOps
+from PIL import Image
+from PIL import ImageOps
 
 from ..errors import InvalidInput
 from .model import SCALES

@@ -17,14 +17,18 @@ import datetime as dt
 import hashlib
 import ipaddress
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import ConfigurationError, InvalidInput
-from ._frozen import FrozenMap, freeze
+from ..errors import ConfigurationError
+from ..errors import InvalidInput
+from ._frozen import FrozenMap
+from ._frozen import freeze
 
 #: Barcode formats a program may choose (§2.3), mapped to Apple's names.
 BARCODE_FORMATS: Mapping[str, str] = FrozenMap(

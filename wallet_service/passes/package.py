@@ -11,15 +11,22 @@ import hashlib
 import json
 import struct
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from ..errors import ConfigurationError
-from .content import build_pass_json, localized_strings
-from .model import IMAGE_KINDS, CardContent, Design, PassTemplate
-from .signing import SignerCredentials, sign_manifest
+from .content import build_pass_json
+from .content import localized_strings
+from .model import IMAGE_KINDS
+from .model import CardContent
+from .model import Design
+from .model import PassTemplate
+from .signing import SignerCredentials
+from .signing import sign_manifest
 from .strings import encode_strings
 
 #: The media type to serve a pass with (§1.1).
@@ -52,8 +59,13 @@ def build_pkpass(
     design: Design,
     content: CardContent,
     signer: SignerCredentials,
+    *,
+    customize: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> bytes:
     """Build and sign one member's ``.pkpass`` (serve it as :data:`PKPASS_MEDIA_TYPE`).
+
+    ``customize`` may add to the finished ``pass.json`` before it is hashed and signed (the
+    service adds back fields of its program mechanics there).
 
     :raises ConfigurationError: the card's pass type or team identifier differs from the
         signing certificate (§1.3, pitfall 3).
@@ -61,6 +73,8 @@ def build_pkpass(
     """
     check_identity(content, signer)
     pass_json = build_pass_json(template, design, content)
+    if customize is not None:
+        pass_json = customize(pass_json)
     return package(pass_json, _shared_files(template, design), signer)
 
 

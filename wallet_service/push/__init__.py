@@ -16,10 +16,18 @@ Typical use (the app builds one client at start-up and hands it to the push work
 is the fake for tests of code that sends pushes.
 """
 
-from ._apns import APNS_URL, ApnsPushClient
-from ._auth import CertificateAuth, TokenAuth
-from ._fakes import NullPushClient, RecordingPushClient, ScriptedReply
-from ._model import Outcome, PushClient, PushResult, backoff_delay, classify
+from ._apns import APNS_URL
+from ._apns import ApnsPushClient
+from ._auth import CertificateAuth
+from ._auth import TokenAuth
+from ._fakes import NullPushClient
+from ._fakes import RecordingPushClient
+from ._fakes import ScriptedReply
+from ._model import Outcome
+from ._model import PushClient
+from ._model import PushResult
+from ._model import backoff_delay
+from ._model import classify
 
 __all__ = [
     "APNS_URL",

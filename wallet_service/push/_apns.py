@@ -33,7 +33,8 @@ import ssl
 import string
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,8 +45,14 @@ import h2.events
 import h2.exceptions
 
 from ..errors import ConfigurationError
-from ._auth import Auth, CertificateAuth, TokenAuth, tls_context
-from ._model import Outcome, PushResult, classify, short_token
+from ._auth import Auth
+from ._auth import CertificateAuth
+from ._auth import TokenAuth
+from ._auth import tls_context
+from ._model import Outcome
+from ._model import PushResult
+from ._model import classify
+from ._model import short_token
 
 __all__ = ["APNS_URL", "ApnsPushClient"]
 

@@ -6,7 +6,9 @@ import collections
 import threading
 from collections.abc import Sequence
 
-from ._model import Outcome, PushResult, classify
+from ._model import Outcome
+from ._model import PushResult
+from ._model import classify
 
 #: A scripted answer: an ``Outcome`` (answered with a typical status/reason for it, below), an
 #: APNs ``(status, reason)`` pair (classified with ``classify``), or a full ``PushResult``.

@@ -9,8 +9,31 @@ Idempotency: a request carrying an ``Idempotency-Key`` stores the key and a hash
 request on its transaction row (unique per merchant). A retry finds that row and answers
 with the same result; the same key with a different request is refused.
 
+Program kinds: a *points* card earns points per purchase; a *stamps* card collects
+stamps, and every ``goal`` stamps turn into one reward ready to claim (``balance`` counts
+them, so a card at 5/6 given 2 stamps shows 1/6 and one reward); a *cashback* card keeps a
+share of each purchase as money in minor units, payable up to a share of a purchase; a
+*discount* card earns nothing but spend and visits, which set its tier and so its discount.
+
+Receipt lines: goods whose sku or category is on the program's ``excluded`` list earn
+nothing; the rest earn by the program's rule.
+
+Refunds reverse what the purchase earned, in proportion to the refunded share of its
+amount; partial refunds add up to exactly the purchase's points. The balance never goes
+below zero: if the member already spent the points, the refund takes what is left and
+records the rest as ``unrecovered`` in its ``details`` (the merchant may settle it at the
+till). A stamp refund takes stamps back from the current count only; rewards already earned
+stay.
+
+Tiers: transactions only ever raise the tier (an upgrade is immediate); the daily job
+(``automations.run_daily``) lowers tiers whose basis fell below the threshold.
+
+Points expiry: when the program has ``points_validity_days``, every credit is a lot that
+expires that many days later; spending, refunds and expiry take from the oldest lot first.
+
 This is the hottest path of the service, so it works on columns and Core statements
-rather than loading ORM objects.
+rather than loading ORM objects; a points program that uses none of the features above
+runs the same four statements as before they existed.
 """
 
 from __future__ import annotations
@@ -19,9 +42,15 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
+from dataclasses import field
+from decimal import ROUND_FLOOR
 from decimal import Decimal
+from typing import Any
 
+from sqlalchemy import and_
 from sqlalchemy import bindparam
+from sqlalchemy import case
+from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
@@ -36,26 +65,40 @@ from ..errors import ValidationFailed
 from ..models import LedgerTransaction
 from ..models import LoyaltyCard
 from ..models import LoyaltyProgram
+from ..models import PointLot
 from ..schemas import TransactionCreate
 from .cards import next_last_modified
 from .cards import publish_change
+from .tiers import cashback_for
 from .tiers import minor_units
 from .tiers import points_for_amount
 from .tiers import tier_for
+from .tiers import tier_rank
 
 TXN = LedgerTransaction.__table__
 CARD = LoyaltyCard.__table__
+LOT = PointLot.__table__
 
 # Statements are built once: constructing them costs more than running them on this path.
+_CARD_COLUMNS = (
+    CARD.c.id, CARD.c.member_id, CARD.c.status, CARD.c.balance, CARD.c.tier, CARD.c.version,
+    CARD.c.updated_at, CARD.c.last_modified, CARD.c.lifetime_points,
+    CARD.c.lifetime_spend_minor, CARD.c.stamps, CARD.c.visits, CARD.c.last_visit_at,
+    CARD.c.referred_by_id, CARD.c.message,
+    LoyaltyProgram.id.label("program_id"), LoyaltyProgram.kind, LoyaltyProgram.currency,
+    LoyaltyProgram.rules, LoyaltyProgram.languages,
+)
 _LOCK_CARD = (
-    select(
-        CARD.c.id, CARD.c.status, CARD.c.balance, CARD.c.tier, CARD.c.version,
-        CARD.c.updated_at, CARD.c.last_modified, CARD.c.lifetime_points, CARD.c.lifetime_spend_minor,
-        LoyaltyProgram.currency, LoyaltyProgram.rules,
-    )
+    select(*_CARD_COLUMNS)
     .join(LoyaltyProgram, LoyaltyProgram.id == CARD.c.program_id)
     .where(CARD.c.member_id == bindparam("member_id"),
            CARD.c.merchant_id == bindparam("merchant_id"))
+    .with_for_update(of=CARD)
+)
+_LOCK_CARD_BY_ID = (
+    select(*_CARD_COLUMNS)
+    .join(LoyaltyProgram, LoyaltyProgram.id == CARD.c.program_id)
+    .where(CARD.c.id == bindparam("card_id"))
     .with_for_update(of=CARD)
 )
 _FIND_KEY = (
@@ -66,13 +109,16 @@ _FIND_KEY = (
            TXN.c.idempotency_key == bindparam("key"))
 )
 _INSERT_TXN = insert(TXN).returning(TXN.c.id)
+_CARD_FIELDS = ("balance", "tier", "lifetime_points", "lifetime_spend_minor", "stamps", "visits",
+                "last_visit_at", "message", "version", "updated_at", "last_modified")
 _UPDATE_CARD = (
     update(CARD)
     .where(CARD.c.id == bindparam("card_id"))
-    .values({c: bindparam(c) for c in ("balance", "tier", "lifetime_points",
-                                       "lifetime_spend_minor", "version", "updated_at",
-                                       "last_modified")})
+    .values({c: bindparam(c) for c in _CARD_FIELDS})
 )
+
+#: Entry types that count as earning for lifetime points and windowed tiers.
+EARNING_TYPES = ("earn", "bonus", "refund")
 
 
 @dataclass(frozen=True)
@@ -88,6 +134,9 @@ class Entry:
     balance_after: int
     tier_after: str | None
     created_at: dt.datetime
+    stamps: int = 0
+    reference_id: int | None = None
+    details: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -97,19 +146,52 @@ class Posted:
     replayed: bool
 
 
+@dataclass
+class Change:
+    """What one ledger entry does to a card, before the card's own rules (stamp wrapping,
+    tiers, lots, the zero floor) are applied by :func:`apply_change`."""
+
+    type: str
+    points: int = 0
+    stamps: int = 0
+    amount_minor: int | None = None
+    spend_minor: int = 0
+    lifetime_points: int = 0
+    visit: bool = False
+    reason: str | None = None
+    reference_id: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    # Negative points beyond the balance: refused (False) or capped at the balance (True).
+    cap_at_zero: bool = False
+    message: str | None = None
+    # A lot to take from first (a refund reverses its own purchase's lot first).
+    lot_of: int | None = None
+    expire_lot: int | None = None
+    # A scheduled tier review sets the tier outright (it may lower it).
+    set_tier: bool = False
+    tier: str | None = None
+    # Something else the card shows changed (a coupon used).
+    force_visible: bool = False
+
+
 def request_fingerprint(member_id: int, data: TransactionCreate) -> str:
     body = json.dumps({"member_id": member_id, **data.model_dump(mode="json")}, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def to_minor(currency: str, amount: Decimal) -> int:
+def to_minor(currency: str, amount: Decimal, field: str = "amount") -> int:
     """:raises InvalidInput: more decimals than the currency has."""
     scaled = amount * minor_units(currency)
     if scaled != scaled.to_integral_value():
         raise InvalidInput(
-            f"amount: {amount} has more decimals than {currency} allows", field="amount"
+            f"{field}: {amount} has more decimals than {currency} allows", field=field
         )
     return int(scaled)
+
+
+def lock_card(session: Session, card_id: int) -> Any:
+    """The card row with its program's columns, locked for this transaction."""
+    return session.execute(_LOCK_CARD_BY_ID, {"card_id": card_id}).one()
 
 
 def post_transaction(
@@ -120,16 +202,19 @@ def post_transaction(
     *,
     idempotency_key: str | None = None,
 ) -> Posted:
-    """Apply one earn, redeem or adjust to a member's card.
+    """Apply one earn, redeem, adjust or refund to a member's card.
 
     If a concurrent request commits the same idempotency key for another member first, the
     insert or the commit raises ``IntegrityError``; the caller rolls back and calls again,
     and the retry answers with that request's result (or refuses the mismatch).
 
-    :raises ResourceNotFound: the member is missing or another merchant's.
+    :raises ResourceNotFound: the member (or the refunded purchase) is missing or another
+        merchant's.
     :raises InsufficientBalance: the balance would go below zero.
-    :raises ResourceConflict: the card is closed.
-    :raises ValidationFailed: the idempotency key was used for a different request.
+    :raises ResourceConflict: the card is closed, a stamp limit is reached, or the purchase
+        is refunded already.
+    :raises ValidationFailed: the idempotency key was used for a different request, or the
+        request does not fit the program's kind.
     """
     card = session.execute(
         _LOCK_CARD, {"member_id": member_id, "merchant_id": merchant_id}
@@ -143,36 +228,250 @@ def post_transaction(
     if card.status != "active":
         raise ResourceConflict("the card is closed", field="member_id")
 
-    rules, currency = card.rules, card.currency
-    amount_minor = to_minor(currency, data.amount) if data.amount is not None else None
+    now = utcnow()
     if data.type == "earn":
-        points = (data.points if amount_minor is None
-                  else points_for_amount(rules, currency, amount_minor, card.tier))
+        change = _earn(session, card, data, now)
     elif data.type == "redeem":
-        points = -(data.points or 0)
+        change = _redeem(card, data)
+    elif data.type == "refund":
+        change = _refund(session, card, data)
     else:
-        points = data.points or 0
+        change = _adjust(card, data)
+    entry = apply_change(session, merchant_id, card, change, now=now,
+                         idempotency_key=idempotency_key, fingerprint=fingerprint)
+    if change.visit and card.visits == 0 and card.referred_by_id is not None:
+        from .automations import grant_referral
+
+        grant_referral(session, merchant_id, card.id, card.referred_by_id, card.rules)
+    return Posted(entry, card.currency, replayed=False)
+
+
+def _purchase(card: Any, data: TransactionCreate) -> tuple[int, list[tuple[int, str | None]],
+                                                           dict[str, Any]]:
+    """The purchase's amount in minor units, its eligible lines and what the entry keeps
+    about them."""
+    currency, rules = card.currency, card.rules
+    details: dict[str, Any] = {}
+    if data.lines is None:
+        assert data.amount is not None
+        amount = to_minor(currency, data.amount)
+        return amount, [(amount, None)], details
+    excluded = rules.get("excluded") or {}
+    skus, categories = set(excluded.get("skus", ())), set(excluded.get("categories", ()))
+    eligible: list[tuple[int, str | None]] = []
+    kept = []
+    for index, line in enumerate(data.lines):
+        minor = to_minor(currency, line.amount, f"lines.{index}.amount")
+        out = line.sku in skus or line.category in categories
+        if not out:
+            eligible.append((minor, line.category))
+        kept.append({"sku": line.sku, "category": line.category, "amount_minor": minor,
+                     **({"excluded": True} if out else {})})
+    details["lines"] = kept
+    amount = sum(line["amount_minor"] for line in kept)
+    return amount, eligible, details
+
+
+def _earn(session: Session, card: Any, data: TransactionCreate, now: dt.datetime) -> Change:
+    kind, rules = card.kind, card.rules
+    change = Change("earn", reason=data.reason)
+    if data.points is not None:
+        if kind not in ("points", "cashback"):
+            raise ValidationFailed(f"points: a {kind} program does not earn points; "
+                                   "give stamps or a purchase", field="points")
+        change.points = change.lifetime_points = data.points
+        return change
+    if data.stamps is not None:
+        if kind != "stamps":
+            raise ValidationFailed(f"stamps: a {kind} program has no stamps", field="stamps")
+        allowed = _stamp_allowance(session, card, now)
+        if allowed is not None and data.stamps > allowed:
+            raise ResourceConflict(
+                f"stamps: the stamp limit of this card allows {allowed} more now",
+                field="stamps", allowed=allowed)
+        change.stamps, change.visit = data.stamps, True
+        return change
+    amount, eligible, change.details = _purchase(card, data)
+    eligible_minor = sum(minor for minor, _ in eligible)
+    change.amount_minor, change.spend_minor, change.visit = amount, amount, True
+    if eligible_minor != amount:
+        change.details["eligible_minor"] = eligible_minor
+    if kind == "points":
+        change.points = points_for_amount(rules, card.currency, eligible_minor, card.tier)
+    elif kind == "cashback":
+        change.points = cashback_for(rules, eligible, card.tier)
+    elif kind == "stamps":
+        stamp_rule = rules["stamps"]
+        minimum = stamp_rule.get("min_amount")
+        if eligible_minor > 0 and (
+                minimum is None
+                or eligible_minor >= to_minor(card.currency, Decimal(str(minimum)))):
+            stamps = int(stamp_rule.get("per_purchase", 1))
+            allowed = _stamp_allowance(session, card, now)
+            if allowed is not None and stamps > allowed:
+                change.details["stamp_limit"] = stamps - allowed
+                stamps = allowed
+            change.stamps = stamps
+    change.lifetime_points = change.points
+    return change
+
+
+def _stamp_allowance(session: Session, card: Any, now: dt.datetime) -> int | None:
+    """How many stamps the card may still get within the program's stamp window."""
+    rule = card.rules["stamps"]
+    limit = rule.get("max_per_window")
+    if limit is None:
+        return None
+    since = now - dt.timedelta(minutes=int(rule.get("window_minutes", 60)))
+    given = session.scalar(
+        select(func.coalesce(func.sum(TXN.c.stamps), 0))
+        .where(TXN.c.card_id == card.id, TXN.c.type == "earn", TXN.c.created_at > since)
+    )
+    return max(int(limit) - int(given or 0), 0)
+
+
+def _redeem(card: Any, data: TransactionCreate) -> Change:
+    kind, rules = card.kind, card.rules
+    if kind == "discount":
+        raise ValidationFailed("type: a discount program has no balance to redeem", field="type")
+    if kind == "cashback":
+        if data.amount is None:
+            raise ValidationFailed("amount: give the amount of money to pay with cashback",
+                                   field="amount")
+        minor = to_minor(card.currency, data.amount)
+        share = Decimal(str((rules.get("cashback") or {}).get("max_redeem_percent", 100)))
+        if data.purchase_amount is not None or share < 100:
+            if data.purchase_amount is None:
+                raise ValidationFailed(
+                    f"purchase_amount: required; cashback pays at most {share}% of a purchase",
+                    field="purchase_amount")
+            purchase = to_minor(card.currency, data.purchase_amount, "purchase_amount")
+            ceiling = int((Decimal(purchase) * share / 100).to_integral_value(ROUND_FLOOR))
+            if minor > ceiling:
+                raise ValidationFailed(
+                    f"amount: cashback pays at most {share}% of the purchase here",
+                    field="amount", allowed=ceiling)
+        return Change("redeem", points=-minor, amount_minor=minor, reason=data.reason)
+    if data.amount is not None:
+        raise ValidationFailed("amount: not allowed for redeem; give points", field="amount")
+    assert data.points is not None
+    return Change("redeem", points=-data.points, reason=data.reason)
+
+
+def _adjust(card: Any, data: TransactionCreate) -> Change:
+    if data.stamps is not None and card.kind != "stamps":
+        raise ValidationFailed(f"stamps: a {card.kind} program has no stamps", field="stamps")
+    points = data.points or 0
+    return Change("adjust", points=points, stamps=data.stamps or 0,
+                  lifetime_points=points, reason=data.reason)
+
+
+def _refund(session: Session, card: Any, data: TransactionCreate) -> Change:
+    original = session.execute(
+        select(TXN).where(TXN.c.id == data.original_id, TXN.c.card_id == card.id,
+                          TXN.c.type == "earn")
+    ).first()
+    if original is None or original.amount_minor is None:
+        raise ResourceNotFound(f"original_id: no purchase {data.original_id} on this card",
+                               field="original_id")
+    earlier = session.execute(
+        select(TXN.c.amount_minor, TXN.c.details)
+        .where(TXN.c.card_id == card.id, TXN.c.type == "refund",
+               TXN.c.reference_id == original.id)
+    ).all()
+    refunded = sum(r.amount_minor or 0 for r in earlier)
+    left = original.amount_minor - refunded
+    if left <= 0:
+        raise ResourceConflict(f"original_id: purchase {original.id} is refunded already",
+                               field="original_id")
+    amount = left if data.amount is None else to_minor(card.currency, data.amount)
+    if amount > left:
+        raise ValidationFailed(
+            f"amount: only {left} minor units of this purchase are left to refund",
+            field="amount", allowed=left)
+    reversed_before = sum((r.details or {}).get("reversed_points", 0) for r in earlier)
+    stamps_before = sum((r.details or {}).get("reversed_stamps", 0) for r in earlier)
+    # Cumulative targets, so partial refunds add up to exactly what the purchase earned.
+    earned = original.points if card.kind != "stamps" else 0
+    points = earned * (refunded + amount) // original.amount_minor - reversed_before
+    stamps = original.stamps * (refunded + amount) // original.amount_minor - stamps_before
+    return Change(
+        "refund", points=-points, stamps=-stamps, amount_minor=amount, spend_minor=-amount,
+        lifetime_points=-points, reason=data.reason, reference_id=original.id,
+        details={"reversed_points": points, "reversed_stamps": stamps}, cap_at_zero=True,
+        lot_of=original.id,
+    )
+
+
+def apply_change(
+    session: Session,
+    merchant_id: int,
+    card: Any,
+    change: Change,
+    *,
+    now: dt.datetime | None = None,
+    idempotency_key: str | None = None,
+    fingerprint: str | None = None,
+) -> Entry:
+    """Write ``change`` to the locked ``card`` and the ledger, and publish it if visible.
+
+    :raises InsufficientBalance: the balance would go below zero and the change may not be
+        capped.
+    """
+    now = now or utcnow()
+    rules = card.rules
+    details = dict(change.details)
+    points = change.points
+
+    stamps = card.stamps
+    if change.stamps:
+        stamps += change.stamps
+        if stamps < 0:
+            details["unrecovered_stamps"] = -stamps
+            stamps = 0
+        goal = int((rules.get("stamps") or {}).get("goal", 0))
+        if goal and stamps >= goal:
+            rewards, stamps = divmod(stamps, goal)
+            points += rewards
+            details["rewards"] = rewards
 
     balance = card.balance + points
     if balance < 0:
-        raise InsufficientBalance(
-            f"points: the balance is {card.balance}, {-points} cannot be taken",
-            field="points",
-            balance=card.balance,
-        )
-    lifetime_points = card.lifetime_points
-    if data.type in ("earn", "adjust"):
-        lifetime_points = max(0, lifetime_points + points)
-    lifetime_spend = card.lifetime_spend_minor + (amount_minor or 0)
-    tier = tier_for(rules, currency, lifetime_points=lifetime_points,
-                    lifetime_spend_minor=lifetime_spend)
+        if not change.cap_at_zero:
+            raise InsufficientBalance(
+                f"points: the balance is {card.balance}, {-points} cannot be taken",
+                field="points", balance=card.balance)
+        details["unrecovered"] = -balance
+        points, balance = -card.balance, 0
 
-    now = utcnow()
-    visible = (balance, tier) != (card.balance, card.tier)
+    lifetime_points = max(0, card.lifetime_points + change.lifetime_points)
+    lifetime_spend = max(0, card.lifetime_spend_minor + change.spend_minor)
+    visits = card.visits + (1 if change.visit else 0)
+    last_visit = now if change.visit else card.last_visit_at
+
+    tier = card.tier
+    if change.set_tier:
+        tier = change.tier
+    elif rules.get("tiers"):
+        if rules.get("tier_window_days"):
+            totals = window_totals(session, card.id, rules, now.date(), pending=(
+                change.lifetime_points, change.spend_minor, 1 if change.visit else 0))
+        else:
+            totals = (lifetime_points, lifetime_spend, visits)
+        reached = tier_for(rules, card.currency, lifetime_points=totals[0],
+                           lifetime_spend_minor=totals[1], visits=totals[2])
+        if tier_rank(rules, reached) > tier_rank(rules, tier):
+            details["upgrade"] = {"from": tier, "to": reached}
+            tier = reached
+
+    message = change.message if change.message is not None else card.message
+    visible = change.force_visible or (balance, tier, stamps, message) != (
+        card.balance, card.tier, card.stamps, card.message)
     version = card.version + 1 if visible else card.version
     session.execute(_UPDATE_CARD, {
         "card_id": card.id, "balance": balance, "tier": tier,
         "lifetime_points": lifetime_points, "lifetime_spend_minor": lifetime_spend,
+        "stamps": stamps, "visits": visits, "last_visit_at": last_visit, "message": message,
         "version": version,
         "updated_at": now if visible else card.updated_at,
         "last_modified": (next_last_modified(card.last_modified, now) if visible
@@ -180,15 +479,65 @@ def post_transaction(
     })
     if visible:
         publish_change(session, card.id, version, now)
+    stored = details or None
     txn_id = session.execute(_INSERT_TXN, {
-        "merchant_id": merchant_id, "card_id": card.id, "type": data.type, "points": points,
-        "amount_minor": amount_minor, "reason": data.reason, "balance_after": balance,
-        "tier_after": tier, "idempotency_key": idempotency_key, "request_hash": fingerprint,
+        "merchant_id": merchant_id, "card_id": card.id, "type": change.type, "points": points,
+        "stamps": change.stamps, "amount_minor": change.amount_minor, "reason": change.reason,
+        "balance_after": balance, "tier_after": tier, "reference_id": change.reference_id,
+        "details": stored, "idempotency_key": idempotency_key, "request_hash": fingerprint,
         "created_at": now,
     }).scalar_one()
-    entry = Entry(txn_id, member_id, data.type, points, amount_minor, data.reason, balance,
-                  tier, now)
-    return Posted(entry, currency, replayed=False)
+    if rules.get("points_validity_days") and points:
+        _move_lots(session, card.id, txn_id, points, rules, now, change)
+    return Entry(txn_id, card.member_id, change.type, points, change.amount_minor,
+                 change.reason, balance, tier, now, change.stamps, change.reference_id, stored)
+
+
+def _move_lots(session: Session, card_id: int, txn_id: int, points: int, rules: Any,
+               now: dt.datetime, change: Change) -> None:
+    """A credit opens a lot; a debit takes from the given lot first, then the oldest."""
+    if points > 0:
+        expires = now.date() + dt.timedelta(days=int(rules["points_validity_days"]))
+        session.execute(insert(LOT), {"card_id": card_id, "transaction_id": txn_id,
+                                      "points": points, "remaining": points,
+                                      "expires_on": expires, "created_at": now})
+        return
+    take = -points
+    first = change.expire_lot
+    if first is None and change.lot_of is not None:
+        first = session.scalar(select(LOT.c.id).where(LOT.c.transaction_id == change.lot_of))
+    lots = session.execute(
+        select(LOT.c.id, LOT.c.remaining)
+        .where(LOT.c.card_id == card_id, LOT.c.remaining > 0)
+        .order_by(case((LOT.c.id == (first or 0), 0), else_=1), LOT.c.expires_on, LOT.c.id)
+    ).all()
+    for lot in lots:
+        if take <= 0:
+            break
+        used = min(take, lot.remaining)
+        session.execute(update(LOT).where(LOT.c.id == lot.id)
+                        .values(remaining=lot.remaining - used))
+        take -= used
+
+
+def window_totals(session: Session, card_id: int, rules: Any, today: dt.date,
+                  pending: tuple[int, int, int] = (0, 0, 0)) -> tuple[int, int, int]:
+    """Points earned, spend and visits within the program's tier window ending ``today``,
+    plus the ``pending`` change not written yet."""
+    since = dt.datetime.combine(today - dt.timedelta(days=int(rules["tier_window_days"])),
+                                dt.time(), dt.UTC)
+    row = session.execute(
+        select(
+            func.coalesce(func.sum(case((TXN.c.type.in_(EARNING_TYPES), TXN.c.points),
+                                        else_=0)), 0),
+            func.coalesce(func.sum(case((TXN.c.type == "earn", TXN.c.amount_minor),
+                                        (TXN.c.type == "refund", -TXN.c.amount_minor),
+                                        else_=0)), 0),
+            func.count(case((and_(TXN.c.type == "earn", TXN.c.amount_minor.is_not(None)), 1))),
+        ).where(TXN.c.card_id == card_id, TXN.c.created_at >= since)
+    ).one()
+    return (max(0, int(row[0]) + pending[0]), max(0, int(row[1]) + pending[1]),
+            int(row[2]) + pending[2])
 
 
 def _replay(
@@ -205,10 +554,18 @@ def _replay(
     return Posted(_entry(row, row.member_id), row.currency, replayed=True)
 
 
+def key_used(session: Session, merchant_id: int, key: str) -> bool:
+    """Whether an entry with this idempotency key exists (automations use natural keys)."""
+    return session.scalar(
+        select(TXN.c.id).where(TXN.c.merchant_id == merchant_id, TXN.c.idempotency_key == key)
+    ) is not None
+
+
 def _entry(row: object, member_id: int) -> Entry:
     r = row._mapping  # type: ignore[attr-defined]
     return Entry(r["id"], member_id, r["type"], r["points"], r["amount_minor"], r["reason"],
-                 r["balance_after"], r["tier_after"], r["created_at"])
+                 r["balance_after"], r["tier_after"], r["created_at"], r["stamps"],
+                 r["reference_id"], r["details"])
 
 
 def list_transactions(

@@ -58,6 +58,14 @@ def new_card_number() -> str:
     return body + luhn_digit(body)
 
 
+_REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def new_referral_code() -> str:
+    """Eight characters without look-alikes (0/O, 1/I), easy to read out at the till."""
+    return "".join(secrets.choice(_REFERRAL_ALPHABET) for _ in range(8))
+
+
 def validate_answers(enrollment: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any]:
     """Check answers against the program's questions; returns them cleaned (dates as ISO
     strings, text stripped).
@@ -111,6 +119,14 @@ def enroll_member(
     """
     program = get_program(session, merchant_id, program_id)
     phone = normalize_phone(data.phone, default_region)
+    referred_by = None
+    if data.referral_code is not None:
+        referred_by = session.scalar(select(LoyaltyCard.id).where(
+            LoyaltyCard.program_id == program.id,
+            LoyaltyCard.referral_code == data.referral_code.strip().upper()))
+        if referred_by is None:
+            raise ValidationFailed("referral_code: no member of this program has this code",
+                                   field="referral_code")
     answers = validate_answers(program.enrollment or {}, data.answers)
     for field, value in (("phone", phone), ("external_id", data.external_id)):
         if value is not None and session.scalar(
@@ -146,6 +162,8 @@ def enroll_member(
             download_token=secrets.token_urlsafe(24),
             tier=tier_for(program.rules, program.currency, lifetime_points=0,
                           lifetime_spend_minor=0),
+            referral_code=new_referral_code(),
+            referred_by_id=referred_by,
             balance=0,
             lifetime_points=0,
             lifetime_spend_minor=0,
@@ -158,7 +176,6 @@ def enroll_member(
             with session.begin_nested():
                 session.add(member)
                 session.flush()
-            return member
         except IntegrityError:
             # A concurrent enrollment of the same phone, or (rarely) a serial collision.
             if session.scalar(
@@ -169,6 +186,15 @@ def enroll_member(
                 ) from None
             if attempt == 4:
                 raise
+            continue
+        welcome = int((program.rules.get("bonuses") or {}).get("welcome", 0))
+        if welcome:
+            from .automations import grant_bonus
+
+            grant_bonus(session, merchant_id, card.id, welcome, "welcome",
+                        key=f"welcome:{card.id}")
+            session.refresh(card)
+        return member
     raise AssertionError("unreachable")
 
 

@@ -14,6 +14,7 @@ from ..db import utcnow
 from ..errors import ResourceNotFound
 from ..models import LoyaltyProgram
 from ..models import ProgramImage
+from ..schemas import RULE_FIELDS
 from ..schemas import ProgramCreate
 from ..schemas import ProgramOut
 from ..schemas import ProgramUpdate
@@ -170,11 +171,7 @@ def _columns(data: ProgramCreate) -> dict[str, Any]:
         "template": data.template,
         "design": dumped["design"],
         "enrollment": dumped["enrollment"],
-        "rules": {
-            "earning": dumped["earning"],
-            "tier_basis": data.tier_basis,
-            "tiers": dumped["tiers"],
-        },
+        "rules": {name: dumped[name] for name in RULE_FIELDS},
     }
 
 

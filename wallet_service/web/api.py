@@ -12,11 +12,12 @@ from flask import Response
 from flask import g
 from flask import render_template
 from flask import request
-from sqlalchemy.exc import IntegrityError
 from pydantic import Field
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from .. import schemas as s
+from ..db import utcnow
 from ..errors import AuthenticationFailed
 from ..errors import InvalidInput
 from ..errors import ResourceNotFound
@@ -24,10 +25,13 @@ from ..errors import WalletError
 from ..models import LoyaltyProgram
 from ..models import Member
 from ..passes import prepare_image
+from ..services import automations
+from ..services import campaigns
 from ..services import ledger
 from ..services import members
 from ..services import merchants
 from ..services import programs
+from ..services import rewards
 from ..services.tiers import from_minor
 from . import get_session
 from . import wallet
@@ -181,6 +185,10 @@ def member_out(member: Member) -> s.MemberOut:
         tier=card.tier,
         lifetime_points=card.lifetime_points,
         lifetime_spend=from_minor(program.currency, card.lifetime_spend_minor),
+        stamps=card.stamps,
+        visits=card.visits,
+        referral_code=card.referral_code,
+        message=card.message,
         version=card.version,
         created_at=member.created_at,
         **member_links(settings, card, get_session()),
@@ -263,6 +271,9 @@ def transaction_out(txn: ledger.Entry, currency: str) -> s.TransactionOut:
         reason=txn.reason,
         balance_after=txn.balance_after,
         tier_after=txn.tier_after,
+        stamps=txn.stamps,
+        reference_id=txn.reference_id,
+        details=txn.details,
         created_at=txn.created_at,
     )
 
@@ -284,9 +295,24 @@ def _idempotency_key() -> str | None:
               headers={"Idempotency-Key": "Makes a retry return the first result, "
                                           "with no second credit."})
 def post_transaction(member_id: int, body: s.TransactionCreate) -> Any:
-    """`earn` with `points`, or with a purchase `amount` converted by the earning rule and the
-    tier multiplier (rounded down); `redeem` never takes the balance below zero (409);
-    `adjust` takes signed `points` and a `reason`."""
+    """`earn` with `points`, with `stamps` (stamp programs), or with a purchase: `amount`
+    and/or receipt `lines` (sku, category, amount); lines whose sku or category the program
+    excludes earn nothing. Points programs convert by the earning rule and the tier
+    multiplier (rounded down); cashback programs keep the purchase's share in minor units;
+    stamp programs give `stamps.per_purchase` stamps within the stamp limit.
+
+    `redeem` never takes the balance below zero (409); in a cashback program it takes the
+    `amount` of money and the `purchase_amount` it pays towards. `adjust` takes signed
+    `points` or `stamps` and a `reason`.
+
+    `refund` takes the `original_id` of a purchase and the refunded `amount` (default: the
+    rest). It takes back the refunded share of what the purchase earned; if those points are
+    spent already, the balance goes to zero and the rest is reported as
+    `details.unrecovered`."""
+    return _post(member_id, body)
+
+
+def _post(member_id: int, body: s.TransactionCreate) -> Any:
     session = get_session()
     key = _idempotency_key()
     try:
@@ -300,11 +326,154 @@ def post_transaction(member_id: int, body: s.TransactionCreate) -> Any:
         session.rollback()
         posted = ledger.post_transaction(session, _merchant(), member_id, body,
                                          idempotency_key=key)
+    return _result(posted)
+
+
+def _result(posted: ledger.Posted) -> Any:
     txn = posted.entry
     result = s.TransactionResult(transaction=transaction_out(txn, posted.currency),
                                  balance=txn.balance_after, tier=txn.tier_after)
     headers = {"Idempotent-Replayed": "true"} if posted.replayed else {}
     return result, HTTPStatus.CREATED, headers
+
+
+@bp.operation("/members/<int:member_id>/stamps", "POST", summary="Stamp a member's card",
+              body=s.StampCreate, response=s.TransactionResult, status=HTTPStatus.CREATED,
+              errors=(404, 409), tags=("transactions",),
+              headers={"Idempotency-Key": "Makes a retry return the first result."})
+def post_stamps(member_id: int, body: s.StampCreate) -> Any:
+    """Stamp programs: adds `count` stamps; every `stamps.goal` stamps become one reward
+    ready to claim (the card wraps: 5/6 plus 2 is 1/6 and a reward). Over the program's stamp
+    limit (`stamps.max_per_window` per `stamps.window_minutes`) the answer is 409."""
+    return _post(member_id, s.TransactionCreate(type="earn", stamps=body.count,
+                                                reason=body.reason))
+
+
+@bp.operation("/members/<int:member_id>/actions", "POST",
+              summary="Reward an action beyond purchases", body=s.ActionCreate,
+              response=s.TransactionResult, status=HTTPStatus.CREATED, errors=(404, 409),
+              tags=("bonuses",))
+def post_action(member_id: int, body: s.ActionCreate) -> Any:
+    """The bonus of `bonuses.actions[action]` (a survey, a review). With a `reference`, the
+    same action earns once (409 the second time)."""
+    session = get_session()
+    entry = automations.record_action(session, _merchant(), member_id, body.action,
+                                      body.reference)
+    session.commit()
+    program = get_session().get_one(LoyaltyProgram, _program_of(member_id))
+    return _result(ledger.Posted(entry, program.currency, False))
+
+
+def _program_of(member_id: int) -> int:
+    return members.get_member(get_session(), _merchant(), member_id).program_id
+
+
+# --- rewards and coupons ----------------------------------------------------------------
+
+
+def reward_out(reward: Any) -> s.RewardOut:
+    return s.RewardOut(id=reward.id, program_id=reward.program_id, name=reward.name,
+                       description=reward.description, cost_points=reward.cost_points,
+                       cost_stamps=reward.cost_stamps, active=reward.active)
+
+
+@bp.operation("/programs/<int:program_id>/rewards", "POST", summary="Add a catalog reward",
+              body=s.RewardCreate, response=s.RewardOut, status=HTTPStatus.CREATED,
+              errors=(404,), tags=("rewards",))
+def create_reward(program_id: int, body: s.RewardCreate) -> s.RewardOut:
+    session = get_session()
+    reward = rewards.create_reward(session, _merchant(), program_id, body)
+    session.commit()
+    return reward_out(reward)
+
+
+@bp.operation("/programs/<int:program_id>/rewards", "GET", summary="The rewards catalog",
+              response=s.RewardList, errors=(404,), tags=("rewards",))
+def list_rewards(program_id: int) -> s.RewardList:
+    return s.RewardList(items=[reward_out(r) for r in
+                               rewards.list_rewards(get_session(), _merchant(), program_id)])
+
+
+@bp.operation("/members/<int:member_id>/rewards/<int:reward_id>/redeem", "POST",
+              summary="Claim a catalog reward", response=s.TransactionResult,
+              status=HTTPStatus.CREATED, errors=(404, 409), tags=("rewards",),
+              headers={"Idempotency-Key": "Makes a retry return the first result."})
+def redeem_reward(member_id: int, reward_id: int) -> Any:
+    """Takes the reward's cost in points or stamps, checked under the card's lock (409 when
+    the balance is short)."""
+    session = get_session()
+    posted = rewards.redeem_reward(session, _merchant(), member_id, reward_id,
+                                   idempotency_key=_idempotency_key())
+    session.commit()
+    return _result(posted)
+
+
+@bp.operation("/programs/<int:program_id>/coupons", "POST",
+              summary="Give a coupon to a member or a segment", body=s.CouponCreate,
+              response=s.CouponOut, status=HTTPStatus.CREATED, errors=(404,), tags=("rewards",))
+def create_coupon(program_id: int, body: s.CouponCreate) -> s.CouponOut:
+    """The segment (`member_ids`, `tier`, `inactive_days`, `birthday_month`) is resolved
+    now; every card in it shows the coupon while it is valid and unused."""
+    session = get_session()
+    coupon, _ = rewards.create_coupon(session, _merchant(), program_id, body)
+    session.commit()
+    return s.CouponOut(**rewards.coupon_out(session, coupon))
+
+
+@bp.operation("/members/<int:member_id>/coupons", "GET", summary="A member's coupons",
+              response=s.MemberCouponList, errors=(404,), tags=("rewards",))
+def list_member_coupons(member_id: int) -> s.MemberCouponList:
+    items = rewards.list_member_coupons(get_session(), _merchant(), member_id)
+    return s.MemberCouponList(items=[s.MemberCoupon(**i) for i in items])
+
+
+@bp.operation("/members/<int:member_id>/coupons/<int:coupon_id>/redeem", "POST",
+              summary="Use a member's coupon", response=s.TransactionResult,
+              status=HTTPStatus.CREATED, errors=(404, 409), tags=("rewards",))
+def redeem_coupon(member_id: int, coupon_id: int) -> Any:
+    """Once: a second use, even a concurrent one, gets 409; so does a coupon outside its
+    validity."""
+    session = get_session()
+    posted = rewards.redeem_coupon(session, _merchant(), member_id, coupon_id)
+    session.commit()
+    return _result(posted)
+
+
+# --- campaigns and automations ----------------------------------------------------------
+
+
+@bp.operation("/programs/<int:program_id>/campaigns", "POST",
+              summary="Send a message to members' cards", body=s.CampaignCreate,
+              response=s.CampaignOut, status=HTTPStatus.CREATED, errors=(404,),
+              tags=("campaigns",))
+def create_campaign(program_id: int, body: s.CampaignCreate) -> s.CampaignOut:
+    """The text replaces the message on the back of every card in the segment, and phones
+    announce it; `reached` counts the cards."""
+    session = get_session()
+    campaign = campaigns.send_campaign(session, _merchant(), program_id, body.text,
+                                       body.segment)
+    session.commit()
+    return s.CampaignOut(**campaigns.campaign_out(campaign))
+
+
+@bp.operation("/programs/<int:program_id>/campaigns", "GET", summary="Campaigns sent",
+              response=s.CampaignList, errors=(404,), tags=("campaigns",))
+def list_campaigns(program_id: int) -> s.CampaignList:
+    items = campaigns.list_campaigns(get_session(), _merchant(), program_id)
+    return s.CampaignList(items=[s.CampaignOut(**campaigns.campaign_out(c)) for c in items])
+
+
+@bp.operation("/automations/daily", "POST", summary="Run the daily automations now",
+              body=s.DailyRun, response=s.DailyReport, tags=("bonuses",))
+def run_daily(body: s.DailyRun) -> s.DailyReport:
+    """Expiry, reminders, birthday and win-back bonuses and tier review for this merchant's
+    programs (the worker runs them for everyone once a day). Running a day twice does
+    nothing the second time."""
+    session = get_session()
+    report = automations.run_daily(session, body.day or utcnow().date(),
+                                   merchant_id=_merchant())
+    session.commit()
+    return s.DailyReport(**report)
 
 
 class TransactionQuery(s.Strict):

@@ -30,8 +30,8 @@ from ..services import programs
 from . import get_session
 from . import wallet
 from .api import bp as api_bp
-from .enroll import logo_bytes
 from .enroll import brand
+from .enroll import logo_bytes
 from .enroll import message_page
 from .enroll import secure_headers
 
