@@ -279,3 +279,20 @@ def test_killed_worker_loses_no_push(app, api, client, apns_certs):
         delivered = {r.token for r in standin.requests if r.status == 200}
         assert delivered == {f"{d:064x}" for d in range(devices)}
     assert count(app, DeliveryJob) == 0
+
+
+def test_worker_runs_the_daily_automations_once_a_day(app, api, make_worker):
+    program = api.program(bonuses={"birthday": 50})
+    member = api.member(program["id"], birthday="1990-02-28")
+    clock = Clock()
+    clock.now = dt.datetime(2027, 2, 28, 9, 0, tzinfo=dt.UTC)
+    worker = make_worker(clock=clock)
+    worker.run_once()
+    worker.run_once()
+    assert api.get(f"/members/{member['id']}").json["balance"] == 50
+    worker2 = make_worker(clock=clock)  # another worker, or a restart, the same day
+    worker2.run_once()
+    assert api.get(f"/members/{member['id']}").json["balance"] == 50
+    clock.now += dt.timedelta(days=365)
+    worker.run_once()
+    assert api.get(f"/members/{member['id']}").json["balance"] == 100

@@ -19,6 +19,7 @@ from .config import Settings
 from .db import utcnow
 from .push import PushClient
 from .push import backoff_delay
+from .services import automations
 from .services import outbox
 
 log = logging.getLogger(__name__)
@@ -39,10 +40,26 @@ class Worker:
         self.settings = settings
         self.clock = clock
         self.rng = rng or random.Random()
+        self._last_daily: dt.date | None = None
 
     def run_once(self) -> int:
-        """One pass over both stages; returns how much work it found."""
+        """One pass over every stage; returns how much work it found."""
+        self.daily()
         return self.sequence() + self.deliver()
+
+    def daily(self) -> bool:
+        """The day's automations (expiry, birthdays, win-back, tier review), once per day per
+        worker process. They are idempotent, so several workers, or a restart, running the
+        same day again give nothing twice."""
+        today = self.clock().date()
+        if self._last_daily == today:
+            return False
+        with self.sessions() as session:
+            report = automations.run_daily(session, today)
+            session.commit()
+        self._last_daily = today
+        log.info("daily automations for %s: %s", today, report)
+        return True
 
     def sequence(self) -> int:
         total = 0
