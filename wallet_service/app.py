@@ -58,12 +58,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .web.ratelimit import RateLimiter
 
     app.extensions["wallet_passes"] = ApplePasses(settings)
+    if settings.google_enabled:
+        from .google_wallet import GoogleWallet
+
+        app.extensions["wallet_google"] = GoogleWallet(settings)
     app.extensions["wallet_rate_limiter"] = RateLimiter(settings.rate_limit_per_minute)
 
     web.init_app(app)
     from .web import api
     from .web import apple
     from .web import enroll
+    from .web import google
     from .web import posters  # adds the QR code and poster operations to the merchant API
     from .web import public
 
@@ -71,6 +76,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(apple.bp)
     app.register_blueprint(public.bp)
     app.register_blueprint(enroll.bp)
+    app.register_blueprint(google.bp)
     app.register_blueprint(posters.bp)
     _register_app_handlers(app)
     return app

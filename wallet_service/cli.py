@@ -175,6 +175,7 @@ def doctor() -> None:
             password=settings.apple_key_password,
         ):
             findings.append((f.level, f.check, f.message))
+    findings.extend(_google_findings(settings))
     if not settings.public_url.startswith("https://"):
         findings.append(("warning", "public url", f"WALLET_PUBLIC_URL is {settings.public_url}: "
                          "iPhones only talk to an https webServiceURL in production"))
@@ -195,6 +196,28 @@ def doctor() -> None:
         click.echo(f"{level:<7} {check}: {message}")
     if any(level == "error" for level, _, _ in findings):
         sys.exit(1)
+
+
+def _google_findings(settings: Any) -> list[tuple[str, str, str]]:
+    """Google Wallet: off, or the key file loads and its token endpoint gives a token."""
+    if not settings.google_enabled:
+        return [("ok", "google", "Google Wallet is off (WALLET_GOOGLE_ISSUER_ID not set)")]
+    from .google import GoogleWalletError
+    from .google import load_credentials
+
+    try:
+        credentials = load_credentials(settings.google_credentials)
+    except (GoogleWalletError, ValueError, OSError) as exc:
+        return [("error", "google", f"cannot load WALLET_GOOGLE_CREDENTIALS: {exc}")]
+    import google.auth.transport.requests
+
+    try:
+        credentials.refresh(google.auth.transport.requests.Request())
+    except Exception as exc:  # any transport or auth failure reads the same to an operator
+        return [("error", "google", f"no access token from {credentials._token_uri}: "
+                 f"{type(exc).__name__}")]
+    return [("ok", "google", f"service account {credentials.service_account_email} "
+             f"gets access tokens for issuer {settings.google_issuer_id}")]
 
 
 def _serve_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -239,10 +262,14 @@ def _run_worker(app: Flask) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    google = app.extensions.get("wallet_google")
     try:
-        Worker(sessions=state.sessionmaker, push=push, settings=state.settings).run(stop)
+        Worker(sessions=state.sessionmaker, push=push, settings=state.settings,
+               google=google).run(stop)
     finally:
         push.close()
+        if google is not None:
+            google.close()
         state.engine.dispose()
 
 

@@ -376,6 +376,9 @@ class GoogleObject(Base):
     object_id: Mapped[str] = mapped_column(String(200), unique=True)
     inserted: Mapped[bool] = mapped_column(default=False)
     synced_version: Mapped[int] = mapped_column(Integer, default=0)
+    # What Google was last sent (the object's changing fields and the card message), so an
+    # unchanged object is not patched and a changed balance can notify.
+    synced_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     saved_at: Mapped[dt.datetime | None]
     deleted_at: Mapped[dt.datetime | None]
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -32,11 +32,13 @@ class Worker:
         sessions: sessionmaker[Any],
         push: PushClient,
         settings: Settings,
+        google: Any = None,
         clock: Callable[[], dt.datetime] = utcnow,
         rng: random.Random | None = None,
     ) -> None:
         self.sessions = sessions
         self.push = push
+        self.google = google  # a GoogleWallet, or None when Google Wallet is off
         self.settings = settings
         self.clock = clock
         self.rng = rng or random.Random()
@@ -45,7 +47,7 @@ class Worker:
     def run_once(self) -> int:
         """One pass over every stage; returns how much work it found."""
         self.daily()
-        return self.sequence() + self.deliver()
+        return self.sequence() + self.deliver() + self.deliver_google()
 
     def daily(self) -> bool:
         """The day's automations (expiry, birthdays, win-back, tier review), once per day per
@@ -95,6 +97,37 @@ class Worker:
         delivered = sum(1 for r in results if r.outcome.value == "delivered")
         log.info("pushed %d devices: %d accepted", len(results), delivered)
         return len(claimed)
+
+    def deliver_google(self, limit: int = 50) -> int:
+        """Bring changed cards' Google objects up to date (the client keeps the request
+        rate); retryable failures go back to the queue with back-off."""
+        if self.google is None:
+            return 0
+        from .google import GoogleRateLimited
+        from .google import GoogleUnavailable
+        from .google import GoogleWalletError
+
+        with self.sessions() as session:
+            jobs = outbox.claim_jobs(
+                session, outbox.GOOGLE, now=self.clock(), limit=limit,
+                lease=dt.timedelta(seconds=self.settings.worker_lease_seconds))
+            session.commit()
+        for job in jobs:
+            with self.sessions() as session:
+                try:
+                    self.google.sync_card(session, job.target_id, self.clock())
+                    outbox.finish_job(session, job.id)
+                except GoogleWalletError as exc:
+                    session.rollback()
+                    transient = isinstance(exc, GoogleRateLimited | GoogleUnavailable)
+                    outbox.retry_job(
+                        session, job.id, job.attempts + 1, now=self.clock(),
+                        max_attempts=self.settings.push_max_attempts if transient else 0,
+                        delay=backoff_delay(job.attempts, base=5.0, cap=900.0, rng=self.rng),
+                        error=f"{type(exc).__name__}: {exc}")
+                    log.warning("Google update of card %s failed: %s", job.target_id, exc)
+                session.commit()
+        return len(jobs)
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set; sleep only when there was nothing to do."""

@@ -22,6 +22,7 @@ import datetime as dt
 from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_
 from sqlalchemy import bindparam
@@ -35,6 +36,7 @@ from sqlalchemy.orm import Session
 from ..models import CardChange
 from ..models import DeliveryJob
 from ..models import Device
+from ..models import GoogleObject
 from ..models import LoyaltyCard
 from ..models import PushAttempt
 from ..models import Registration
@@ -50,6 +52,7 @@ REGS = Registration.__table__
 COUNTER = UpdateCounter.__table__
 
 APNS = "apns"
+GOOGLE = "google"
 
 _SET_SEQ = update(CARDS).where(CARDS.c.id == bindparam("cid")).values(update_seq=bindparam("seq"))
 
@@ -80,24 +83,36 @@ def sequence_changes(
     device_ids = set(session.scalars(
         select(REGS.c.device_id).where(REGS.c.card_id.in_(card_ids)).distinct()
     ))
-    if device_ids:
-        # Lock the pending jobs we merge into, so no worker claims one between our check
-        # and our commit (it would push before these tags are visible).
-        waiting = set(session.scalars(
-            select(JOBS.c.target_id)
-            .where(JOBS.c.channel == APNS, JOBS.c.status == "pending",
-                   JOBS.c.target_id.in_(device_ids))
-            .with_for_update()
-        ))
-        fresh = sorted(device_ids - waiting)
-        if fresh:
-            session.execute(insert(JOBS), [
-                {"channel": APNS, "target_id": d, "status": "pending",
-                 "available_at": now + debounce, "attempts": 0, "created_at": now}
-                for d in fresh
-            ])
+    # Merging into a waiting job is safe only if no worker claims it before this commit
+    # (it would push before these tags are visible): _queue locks the jobs it merges into.
+    _queue(session, APNS, device_ids, now, debounce)
+    _queue(session, GOOGLE, set(session.scalars(
+        select(GoogleObject.card_id)
+        .where(GoogleObject.card_id.in_(card_ids), GoogleObject.inserted.is_(True))
+    )), now, debounce)
     session.execute(delete(CHANGES).where(CHANGES.c.id.in_([c.id for c in changes])))
     return len(changes)
+
+
+def _queue(session: Session, channel: str, targets: set[int], now: dt.datetime,
+           debounce: dt.timedelta) -> None:
+    """One pending job per target: merge into a waiting one (locked, so no worker claims it
+    before this commit), else add one."""
+    if not targets:
+        return
+    waiting = set(session.scalars(
+        select(JOBS.c.target_id)
+        .where(JOBS.c.channel == channel, JOBS.c.status == "pending",
+               JOBS.c.target_id.in_(targets))
+        .with_for_update()
+    ))
+    fresh = sorted(targets - waiting)
+    if fresh:
+        session.execute(insert(JOBS), [
+            {"channel": channel, "target_id": t, "status": "pending",
+             "available_at": now + debounce, "attempts": 0, "created_at": now}
+            for t in fresh
+        ])
 
 
 @dataclass(frozen=True)
@@ -108,28 +123,52 @@ class Claimed:
     attempts: int
 
 
-def claim_push_jobs(
-    session: Session, *, now: dt.datetime, lease: dt.timedelta, limit: int = 500
-) -> list[Claimed]:
-    """Lease up to ``limit`` due push jobs to this worker (the caller commits at once)."""
+def claim_jobs(
+    session: Session, channel: str, *, now: dt.datetime, lease: dt.timedelta, limit: int
+) -> list[Any]:
+    """Lease up to ``limit`` due jobs of ``channel`` to this worker (rows with ``id``,
+    ``target_id``, ``attempts`` before this try); the caller commits at once."""
     due = or_(
         and_(JOBS.c.status == "pending", JOBS.c.available_at <= now),
         and_(JOBS.c.status == "sending", JOBS.c.lease_until < now),
     )
     rows = session.execute(
         select(JOBS.c.id, JOBS.c.target_id, JOBS.c.attempts)
-        .where(JOBS.c.channel == APNS, due)
+        .where(JOBS.c.channel == channel, due)
         .order_by(JOBS.c.available_at, JOBS.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
+    if rows:
+        session.execute(
+            update(JOBS).where(JOBS.c.id.in_([r.id for r in rows]))
+            .values(status="sending", lease_until=now + lease, attempts=JOBS.c.attempts + 1)
+        )
+    return list(rows)
+
+
+def finish_job(session: Session, job_id: int) -> None:
+    session.execute(delete(JOBS).where(JOBS.c.id == job_id))
+
+
+def retry_job(session: Session, job_id: int, attempts: int, *, now: dt.datetime,
+              max_attempts: int, delay: float, error: str) -> None:
+    """Back to the queue after ``delay`` seconds, or ``failed`` after ``max_attempts``."""
+    values: dict[str, Any] = {"lease_until": None, "last_error": error[:200]}
+    if attempts < max_attempts:
+        values.update(status="pending", available_at=now + dt.timedelta(seconds=delay))
+    else:
+        values.update(status="failed")
+    session.execute(update(JOBS).where(JOBS.c.id == job_id).values(**values))
+
+
+def claim_push_jobs(
+    session: Session, *, now: dt.datetime, lease: dt.timedelta, limit: int = 500
+) -> list[Claimed]:
+    """Lease up to ``limit`` due push jobs to this worker (the caller commits at once)."""
+    rows = claim_jobs(session, APNS, now=now, lease=lease, limit=limit)
     if not rows:
         return []
-    ids = [r.id for r in rows]
-    session.execute(
-        update(JOBS).where(JOBS.c.id.in_(ids))
-        .values(status="sending", lease_until=now + lease, attempts=JOBS.c.attempts + 1)
-    )
     tokens = dict(session.execute(
         select(DEVICES.c.id, DEVICES.c.push_token)
         .where(DEVICES.c.id.in_([r.target_id for r in rows]))

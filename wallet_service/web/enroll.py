@@ -156,11 +156,17 @@ def join_submit(join_token: str) -> ResponseReturnValue:
 
 @bp.get("/join/<join_token>/logo.png")
 def program_logo(join_token: str) -> Response:
-    """The program's uploaded logo (the sharpest size), for the sign-up and card pages."""
+    """The program's logo (the sharpest size uploaded, else the template's), for the sign-up
+    and card pages and for Google Wallet, which fetches images by URL."""
     program = _program_by_token(join_token)
-    data = logo_bytes(program.id) if program is not None else None
-    if data is None:
+    if program is None:
         return Response(status=HTTPStatus.NOT_FOUND)
+    data = logo_bytes(program.id)
+    if data is None:
+        # No upload: the template's logo (Google Wallet needs a logo URL for every program).
+        from ..apple_assets import load_template
+
+        data = load_template(program.template).images["logo@3x.png"].data
     response = Response(data, mimetype="image/png")
     response.headers["Cache-Control"] = "public, max-age=300"
     return response

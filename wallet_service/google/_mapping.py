@@ -1,0 +1,342 @@
+"""Programs and cards as Google Wallet LoyaltyClass / LoyaltyObject JSON (spec §2).
+
+Pure functions of frozen inputs: ``GoogleProgram`` (one per loyalty program, one LoyaltyClass)
+and ``GoogleCard`` (one per member card, one LoyaltyObject). The dicts they return validate
+against the Discovery schema in strict mode (§6.5).
+
+Choices made here:
+
+* **Tier per member: ``secondaryLoyaltyPoints``** with a localized "Level" label and the tier
+  name as a string balance (§2.1.1 option b). ``rewardsTier`` exists only on the class, so it
+  would show the same tier to every member; a text module would need ``classTemplateInfo`` to
+  reach the card front, while ``secondaryLoyaltyPoints`` sits next to the points without one
+  and is a single field to PATCH. Members without a tier show ``—`` (a PATCH cannot clear a
+  field by leaving it out). Programs without tiers send no ``secondaryLoyaltyPoints``.
+* **Closed cards: ``INACTIVE``** ("moved to the Expired passes section"); ``EXPIRED`` is what
+  Google sets when ``validTimeInterval`` has passed (§2.2).
+* **Class ``reviewStatus`` is always ``UNDER_REVIEW``**, on insert and on every update or
+  patch (§2.1.2, §7.5).
+* **Ids** contain no personal data (§2.2, §7.26): the class suffix comes from the program id,
+  the object suffix from a SHA-256 of the card number, so a save link reveals neither the
+  member nor the card number.
+* Balances beyond int32 are sent as ``string`` (§2.3, §7.16).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InvalidInput
+
+__all__ = [
+    "BARCODE_TYPES",
+    "GoogleCard",
+    "GoogleProgram",
+    "GoogleStore",
+    "class_id",
+    "loyalty_class",
+    "loyalty_object",
+    "object_id",
+    "object_patch",
+    "sanitize_suffix",
+]
+
+#: The service's barcode formats and Google's ``Barcode.type`` names (§2.3).
+BARCODE_TYPES = {"qr": "QR_CODE", "pdf417": "PDF_417", "aztec": "AZTEC", "code128": "CODE_128"}
+NO_TIER = "—"
+_INT32_MAX = 2**31 - 1
+_ISSUER_ID = re.compile(r"\A[0-9]+\Z")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_COLOUR = re.compile(r"\A#(?:[0-9a-fA-F]{6}|[0-9a-fA-F]{3})\Z")
+
+#: Labels the service provides itself, per language (English for any other language).
+_LABELS: dict[str, dict[str, str]] = {
+    "account_id": {"en": "Card number", "ru": "Номер карты"},
+    "account_name": {"en": "Member", "ru": "Участник"},
+    "points": {"en": "Points", "ru": "Баллы"},
+    "tier": {"en": "Level", "ru": "Уровень"},
+    "card_page": {"en": "My card", "ru": "Моя карта"},
+    "website": {"en": "Website", "ru": "Сайт"},
+    "phone": {"en": "Phone", "ru": "Телефон"},
+    "rules": {"en": "Rules", "ru": "Правила"},
+    "terms": {"en": "Terms", "ru": "Условия"},
+    "logo": {"en": "{} logo", "ru": "Логотип {}"},
+}
+
+#: Text in one language for all (``str``) or per language (``{"ru": ..., "en": ...}``).
+Text = str | Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class GoogleStore:
+    """A store location; becomes a ``merchantLocations`` entry (geofenced notices, §2.6)."""
+
+    latitude: float
+    longitude: float
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class GoogleProgram:
+    """What the LoyaltyClass of a program shows (§2.1).
+
+    ``languages``: BCP 47 tags, the first is the default (``("ru", "en")``). Image URLs must
+    be public HTTPS (§2.4). ``points_label``/``rules``/``terms`` are ``Text``. ``tiers``:
+    whether the program has tiers at all (then every card shows a tier line).
+    ``callback_url``: the HTTPS save/delete callback endpoint (§4.1).
+    """
+
+    program_id: int | str
+    name: Text
+    merchant_name: Text
+    logo_url: str
+    background_color: str
+    languages: Sequence[str] = ("ru", "en")
+    logo_text: Text | None = None
+    hero_url: str | None = None
+    points_label: Text | None = None
+    rules: Text | None = None
+    terms: Text | None = None
+    phone: str | None = None
+    website: str | None = None
+    stores: Sequence[GoogleStore] = ()
+    barcode_format: str = "qr"
+    tiers: bool = False
+    country_code: str | None = None
+    callback_url: str | None = None
+
+
+@dataclass(frozen=True)
+class GoogleCard:
+    """What a member's LoyaltyObject shows (§2.2). ``serial`` is the 13-digit card number;
+    ``status`` ``"active"`` or ``"closed"``; ``card_url`` the member's card page."""
+
+    serial: str
+    member_name: str
+    balance: int
+    status: str = "active"
+    tier: str | None = None
+    card_url: str | None = None
+
+
+def sanitize_suffix(text: str) -> str:
+    """Replace every character Google does not allow in an id suffix with ``_`` (§7.3).
+
+    ASCII only: Python's ``\\w`` would let ``é`` or ``王`` through.
+    """
+    return _UNSAFE.sub("_", text)
+
+
+def _issuer(issuer_id: str | int) -> str:
+    issuer = str(issuer_id)
+    if not _ISSUER_ID.match(issuer):
+        raise InvalidInput(f"Google issuer id {issuer!r} must be all digits (spec §7.2)",
+                           field="issuer_id")
+    return issuer
+
+
+def class_id(issuer_id: str | int, program_id: int | str) -> str:
+    """``<issuer id>.program-<program id>``, the LoyaltyClass id of a program (§2.1.1)."""
+    return f"{_issuer(issuer_id)}.program-{sanitize_suffix(str(program_id))}"
+
+
+def object_id(issuer_id: str | int, serial: str, *, salt: str = "") -> str:
+    """``<issuer id>.card-<hash>``, the LoyaltyObject id of a card (§2.2).
+
+    The suffix is the first 32 hex digits of SHA-256 over ``salt`` and the card number, so
+    the id (visible in save links and callbacks) does not reveal the card number. With a
+    secret ``salt`` it cannot be brute-forced either; the salt must then never change.
+    """
+    digest = hashlib.sha256(f"{salt}\0{serial}".encode()).hexdigest()[:32]
+    return f"{_issuer(issuer_id)}.card-{digest}"
+
+
+def _lang_value(text: Text, language: str) -> str:
+    if isinstance(text, str):
+        return text
+    if language in text:
+        return text[language]
+    return next(iter(text.values()))
+
+
+def localized(text: Text, languages: Sequence[str]) -> dict[str, Any]:
+    """A ``LocalizedString``: default in the first language, a translation per language."""
+    return {
+        "defaultValue": {"language": languages[0], "value": _lang_value(text, languages[0])},
+        "translatedValues": [{"language": lang, "value": _lang_value(text, lang)}
+                             for lang in languages],
+    }
+
+
+def _label(key: str, languages: Sequence[str], *args: str) -> dict[str, str]:
+    return {lang: _LABELS[key].get(lang.split("-")[0], _LABELS[key]["en"]).format(*args)
+            for lang in languages}
+
+
+def _languages(program: GoogleProgram) -> Sequence[str]:
+    if not program.languages:
+        raise InvalidInput("a program needs at least one language", field="languages")
+    return tuple(program.languages)
+
+
+def _https(url: str, name: str) -> str:
+    if not url.startswith("https://"):
+        raise InvalidInput(f"{name} must be a public https:// URL (spec §2.4)", field=name)
+    return url
+
+
+def _image(url: str, description: Text, languages: Sequence[str], name: str) -> dict[str, Any]:
+    return {"sourceUri": {"uri": _https(url, name)},
+            "contentDescription": localized(description, languages)}
+
+
+def _text_module(module_id: str, header: Text, body: Text,
+                 languages: Sequence[str]) -> dict[str, Any]:
+    lang = languages[0]
+    return {"id": module_id, "header": _lang_value(header, lang), "body": _lang_value(body, lang),
+            "localizedHeader": localized(header, languages),
+            "localizedBody": localized(body, languages)}
+
+
+def _uri(uri: str, uri_id: str, description: Text, languages: Sequence[str]) -> dict[str, Any]:
+    return {"uri": uri, "id": uri_id, "description": _lang_value(description, languages[0]),
+            "localizedDescription": localized(description, languages)}
+
+
+def loyalty_class(issuer_id: str | int, program: GoogleProgram) -> dict[str, Any]:
+    """The LoyaltyClass JSON of a program, for insert and for every update/patch (§2.1, §2.5).
+
+    ``reviewStatus`` is ``UNDER_REVIEW`` always (§2.1.2). PATCH replaces arrays whole, so
+    sending this whole dict as the patch keeps text modules, links and locations consistent.
+    """
+    languages = _languages(program)
+    if not _COLOUR.match(program.background_color):
+        raise InvalidInput("background colour must be #rrggbb (spec §2.1.1)",
+                           field="background_color")
+    if len(program.stores) > 10:
+        raise InvalidInput("Google Wallet shows at most 10 store locations (spec §1.8)",
+                           field="stores")
+    if program.barcode_format not in BARCODE_TYPES:
+        raise InvalidInput(f"barcode format must be one of {sorted(BARCODE_TYPES)}",
+                           field="barcode_format")
+    lang = languages[0]
+    logo_text = program.logo_text or _label("logo", languages, _lang_value(program.merchant_name,
+                                                                            lang))
+    payload: dict[str, Any] = {
+        "id": class_id(issuer_id, program.program_id),
+        "issuerName": _lang_value(program.merchant_name, lang),
+        "localizedIssuerName": localized(program.merchant_name, languages),
+        "programName": _lang_value(program.name, lang),
+        "localizedProgramName": localized(program.name, languages),
+        "programLogo": _image(program.logo_url, logo_text, languages, "logo_url"),
+        "hexBackgroundColor": program.background_color.lower(),
+        "reviewStatus": "UNDER_REVIEW",
+        "multipleDevicesAndHoldersAllowedStatus": "ONE_USER_ALL_DEVICES",
+        "accountIdLabel": _label("account_id", languages)[lang],
+        "localizedAccountIdLabel": localized(_label("account_id", languages), languages),
+        "accountNameLabel": _label("account_name", languages)[lang],
+        "localizedAccountNameLabel": localized(_label("account_name", languages), languages),
+    }
+    if program.hero_url:
+        payload["heroImage"] = _image(program.hero_url, program.name, languages, "hero_url")
+    if program.country_code:
+        payload["countryCode"] = program.country_code
+    modules = []
+    if program.rules:
+        modules.append(_text_module("rules", _label("rules", languages), program.rules,
+                                    languages))
+    if program.terms:
+        modules.append(_text_module("terms", _label("terms", languages), program.terms,
+                                    languages))
+    if modules:
+        payload["textModulesData"] = modules
+    uris = []
+    if program.website:
+        uris.append(_uri(program.website, "website", _label("website", languages), languages))
+    if program.phone:
+        phone = re.sub(r"[^0-9+]", "", program.phone)
+        uris.append(_uri(f"tel:{phone}", "phone", _label("phone", languages), languages))
+    if uris:
+        payload["linksModuleData"] = {"uris": uris}
+    if program.stores:
+        payload["merchantLocations"] = [{"latitude": float(s.latitude),
+                                         "longitude": float(s.longitude)}
+                                        for s in program.stores]
+    if program.callback_url:
+        payload["callbackOptions"] = {"url": _https(program.callback_url, "callback_url")}
+    return payload
+
+
+def _balance(points: int) -> dict[str, Any]:
+    if -_INT32_MAX - 1 <= points <= _INT32_MAX:
+        return {"int": points}
+    return {"string": str(points)}
+
+
+def _points(program: GoogleProgram, card: GoogleCard) -> dict[str, Any]:
+    languages = _languages(program)
+    label = program.points_label or _label("points", languages)
+    return {"label": _lang_value(label, languages[0]),
+            "localizedLabel": localized(label, languages),
+            "balance": _balance(card.balance)}
+
+
+def _tier(program: GoogleProgram, card: GoogleCard) -> dict[str, Any]:
+    languages = _languages(program)
+    label = _label("tier", languages)
+    return {"label": label[languages[0]], "localizedLabel": localized(label, languages),
+            "balance": {"string": card.tier or NO_TIER}}
+
+
+def _state(card: GoogleCard) -> str:
+    if card.status not in ("active", "closed"):
+        raise InvalidInput("card status must be active or closed", field="status")
+    return "ACTIVE" if card.status == "active" else "INACTIVE"
+
+
+def loyalty_object(issuer_id: str | int, program: GoogleProgram, card: GoogleCard, *,
+                   salt: str = "") -> dict[str, Any]:
+    """The LoyaltyObject JSON of a card, for insert (and the patch half of an upsert) (§2.2).
+
+    ``salt`` as for ``object_id``.
+    """
+    languages = _languages(program)
+    payload: dict[str, Any] = {
+        "id": object_id(issuer_id, card.serial, salt=salt),
+        "classId": class_id(issuer_id, program.program_id),
+        **object_patch(program, card),
+        "accountId": card.serial,
+        "barcode": {"type": BARCODE_TYPES[program.barcode_format], "value": card.serial,
+                    "alternateText": card.serial},
+    }
+    if card.card_url:
+        payload["linksModuleData"] = {"uris": [
+            _uri(_https(card.card_url, "card_url"), "card", _label("card_page", languages),
+                 languages)]}
+    return payload
+
+
+def object_patch(program: GoogleProgram, card: GoogleCard, *,
+                 notify: bool = False) -> dict[str, Any]:
+    """The PATCH body after a points, tier, name or status change of a card (§1.4, §2.6).
+
+    ``loyaltyPoints``, ``secondaryLoyaltyPoints`` (programs with tiers), ``accountName`` and
+    ``state``; nothing else, so text modules and links stay as they are. ``notify=True`` adds
+    ``notifyPreference: NOTIFY_ON_UPDATE`` (ephemeral, per request); the caller decides it from
+    its 3-per-24-hours budget (§2.6).
+    """
+    payload: dict[str, Any] = {
+        "state": _state(card),
+        "accountName": card.member_name,
+        "loyaltyPoints": _points(program, card),
+    }
+    if program.tiers:
+        payload["secondaryLoyaltyPoints"] = _tier(program, card)
+    if notify:
+        payload["notifyPreference"] = "NOTIFY_ON_UPDATE"
+    return payload

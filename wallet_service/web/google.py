@@ -1,0 +1,34 @@
+"""Google Wallet's save/delete callbacks (google-wallet spec §4)."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import request
+
+from ..db import utcnow
+from ..google import CallbackRejected
+from . import get_session
+
+bp = Blueprint("google", __name__, url_prefix="/google")
+
+
+@bp.post("/callbacks")
+def callbacks() -> Response:
+    """Verify the ECv2SigningOnly signature chain and record the save or delete once per
+    nonce: 200 (also for a repeat), 400 for a forged, expired or foreign message, 404 while
+    Google Wallet is not configured."""
+    google = current_app.extensions.get("wallet_google")
+    if google is None:
+        return Response(status=HTTPStatus.NOT_FOUND)
+    session = get_session()
+    try:
+        google.receive_callback(session, request.get_data(), utcnow())
+    except CallbackRejected as exc:
+        current_app.logger.warning("Google callback refused: %s", exc)
+        return Response(status=HTTPStatus.BAD_REQUEST)
+    session.commit()
+    return Response(status=HTTPStatus.OK)
