@@ -145,3 +145,16 @@ def test_coffee_shop_scenario_plays_a_week(app):
     assert sum(line.startswith("day ") for line in lines) >= 10
     assert any("tier Silver" in line for line in lines)
     assert any("free coffees 1" in line for line in lines)
+
+
+def test_scenario_hands_over_a_key_and_working_card_links(app, client):
+    from wallet_service.demo import play_scenario
+
+    lines = list(play_scenario(app, "coffee-shop", "https://wallet.example.test"))
+    key = next(line for line in lines if line.startswith("API key")).rsplit(": ", 1)[1]
+    assert client.get("/api/v1/programs", headers={"Authorization": f"Bearer {key}"}
+                      ).json["items"][0]["kind"] == "stamps"
+    card_lines = [line for line in lines if "'s cards: " in line]
+    assert len(card_lines) == 3
+    for url in card_lines[0].split(": ", 1)[1].split(" and "):
+        assert client.get(url.removeprefix("https://wallet.example.test")).status_code == 200

@@ -276,7 +276,7 @@ def _run_worker(app: Flask) -> None:
 @main.command()
 @_serve_options
 @click.option("--scenario", type=click.Choice(["coffee-shop"]), default=None,
-              help="Play a scripted week of purchases and print it, instead of serving.")
+              help="Play a scripted week of purchases first; then serve its cards.")
 def demo(host: str, port: int, workers: int | None, threads: int,
          scenario: str | None) -> None:
     """First run on the embedded defaults: schema, a demo merchant and program, then serve."""
@@ -285,15 +285,11 @@ def demo(host: str, port: int, workers: int | None, threads: int,
     from .demo import play_scenario
     from .demo import prepare_demo
 
-    if scenario is not None:
-        for line in play_scenario(_app(), scenario):
-            click.echo(line)
-        return
-
     base = f"http://{host}:{port}"
     # Links in the demo's cards should point at the address it serves on.
     app = _app(None if os.environ.get("WALLET_PUBLIC_URL") else {"PUBLIC_URL": base})
-    for line in prepare_demo(app, base):
+    lines = prepare_demo(app, base) if scenario is None else play_scenario(app, scenario, base)
+    for line in lines:
         click.echo(line)
     sys.stdout.flush()
     _run_server(app, host, port, workers, threads, with_worker=True)

@@ -116,7 +116,7 @@ _WEEK = (
 )
 
 
-def play_scenario(app: Flask, name: str) -> Iterator[str]:
+def play_scenario(app: Flask, name: str, base_url: str | None = None) -> Iterator[str]:
     """A week at a coffee shop: a stamp card and a points program with tiers, three
     customers, daily purchases, a referral, a review bonus, a refund and the daily job."""
     import datetime as dt
@@ -178,3 +178,14 @@ def play_scenario(app: Flask, name: str) -> Iterator[str]:
             session.refresh(stamp_member.card)
             yield (f"{member.name}: {member.card.balance} points, tier {member.card.tier}; "
                    f"stamps {stamp_member.card.stamps}/6, free coffees {stamp_member.card.balance}")
+        if base_url is not None:
+            _key, raw = create_api_key(session, merchant.id, "scenario")
+            session.commit()
+            yield ""
+            yield f"API key of the scenario's merchant (shown once): {raw}"
+            for program in (stamps, points):
+                yield f"Sign-up page of {program.name}: {base_url}/join/{program.join_token}"
+            for member, stamp_member in zip(cards, stamp_cards, strict=True):
+                yield (f"{member.name}'s cards: {base_url}/c/{member.card.download_token} and "
+                       f"{base_url}/c/{stamp_member.card.download_token}")
+            yield f"API docs: {base_url}/api/v1/docs"
