@@ -158,3 +158,26 @@ def test_scenario_hands_over_a_key_and_working_card_links(app, client):
     assert len(card_lines) == 3
     for url in card_lines[0].split(": ", 1)[1].split(" and "):
         assert client.get(url.removeprefix("https://wallet.example.test")).status_code == 200
+
+
+def test_daily_job_refreshes_cards_when_a_coupon_starts_and_ends(api):
+    program = api.program()
+    m = api.member(program["id"])
+    now = dt.datetime.now(dt.UTC)
+    api.post(f"/programs/{program['id']}/coupons", {
+        "title": "Free croissant", "segment": {"member_ids": [m["id"]]},
+        "valid_from": (now + dt.timedelta(days=1)).isoformat(),
+        "valid_until": (now + dt.timedelta(days=3)).isoformat()})
+    version = api.get(f"/members/{m['id']}").json["version"]
+    day = now.date()
+
+    def run(offset):
+        r = api.post("/automations/daily", {"day": (day + dt.timedelta(days=offset)).isoformat()})
+        assert r.status_code == 200, r.json
+        return r.json["coupons_refreshed"]
+
+    assert run(0) == 0  # not started yet
+    assert run(2) == 1 and run(2) == 0  # started: once, however often the day runs
+    assert api.get(f"/members/{m['id']}").json["version"] == version + 1
+    assert run(4) == 1 and run(4) == 0  # ended: the coupon leaves the card
+    assert api.get(f"/members/{m['id']}").json["version"] == version + 2

@@ -674,6 +674,7 @@ class DailyReport(BaseModel):
     birthdays: int
     winbacks: int
     downgrades: int
+    coupons_refreshed: int = Field(0, description="Cards whose coupon started or ended")
 
 
 # --- api keys ---------------------------------------------------------------------------

@@ -28,12 +28,15 @@ from sqlalchemy.orm import Session
 from ..errors import ResourceConflict
 from ..errors import ResourceNotFound
 from ..errors import ValidationFailed
+from ..models import Coupon
+from ..models import CouponGrant
 from ..models import LoyaltyCard
 from ..models import LoyaltyProgram
 from ..models import Member
 from ..models import PointLot
 from . import ledger
 from .campaigns import set_messages
+from .cards import publish_cards
 from .tiers import tier_for
 from .tiers import tier_rank
 
@@ -126,7 +129,7 @@ def run_daily(session: Session, today: dt.date, *, merchant_id: int | None = Non
     if merchant_id is not None:
         query = query.where(LoyaltyProgram.merchant_id == merchant_id)
     report = {"day": today, "expired": 0, "reminded": 0, "birthdays": 0, "winbacks": 0,
-              "downgrades": 0}
+              "downgrades": 0, "coupons_refreshed": 0}
     for program in session.scalars(query).all():
         rules = program.rules
         if rules.get("points_validity_days"):
@@ -140,7 +143,25 @@ def run_daily(session: Session, today: dt.date, *, merchant_id: int | None = Non
             report["winbacks"] += _winbacks(session, program, bonuses, today, now)
         if rules.get("tiers"):
             report["downgrades"] += _review_tiers(session, program, today, now)
+        report["coupons_refreshed"] += _coupon_windows(session, program, now)
     return report
+
+
+def _coupon_windows(session: Session, program: LoyaltyProgram, now: dt.datetime) -> int:
+    """Cards whose unused coupon started or ended since the card last changed get a new
+    version, so the coupon appears on (or leaves) the phone. A refreshed card has
+    ``updated_at`` past the boundary, so running the day again changes nothing."""
+    boundaries = (Coupon.valid_from, Coupon.valid_until)
+    stale: set[int] = set()
+    for boundary in boundaries:
+        stale.update(session.scalars(
+            select(CARDS.c.id)
+            .join(CouponGrant, CouponGrant.card_id == CARDS.c.id)
+            .join(Coupon, Coupon.id == CouponGrant.coupon_id)
+            .where(Coupon.program_id == program.id, CouponGrant.used_at.is_(None),
+                   boundary.is_not(None), boundary <= now, CARDS.c.updated_at < boundary)
+        ))
+    return publish_cards(session, sorted(stale), now)
 
 
 def _expire(session: Session, program: LoyaltyProgram, today: dt.date, now: dt.datetime) -> int:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import bindparam
 from sqlalchemy import insert
@@ -37,14 +38,33 @@ def publish_change(session: Session, card_id: int, version: int, now: dt.datetim
     session.execute(_PUBLISH, {"card_id": card_id, "version": version, "created_at": now})
 
 
+def publish_cards(session: Session, card_ids: list[int], now: dt.datetime) -> int:
+    """A change these cards show without a change of their own columns (a coupon, the
+    program's design): bump each one's version and ``Last-Modified`` and queue it."""
+    if not card_ids:
+        return 0
+    rows = session.execute(
+        select(CARDS.c.id, CARDS.c.version, CARDS.c.last_modified)
+        .where(CARDS.c.id.in_(card_ids))
+        .order_by(CARDS.c.id)
+        .with_for_update()
+    ).all()
+    return _bump(session, rows, now)
+
+
 def publish_program_change(session: Session, program_id: int, now: dt.datetime) -> int:
     """A change every card of the program shows (design, name, images): bump each card's
     version and ``Last-Modified`` and queue it; returns how many cards changed."""
     rows = session.execute(
         select(CARDS.c.id, CARDS.c.version, CARDS.c.last_modified)
         .where(CARDS.c.program_id == program_id)
+        .order_by(CARDS.c.id)
         .with_for_update()
     ).all()
+    return _bump(session, rows, now)
+
+
+def _bump(session: Session, rows: list[Any], now: dt.datetime) -> int:
     if not rows:
         return 0
     session.execute(_BUMP, [

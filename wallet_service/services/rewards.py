@@ -31,8 +31,7 @@ from ..schemas import RewardCreate
 from ..schemas import Segment
 from . import ledger
 from .campaigns import segment_card_ids
-from .cards import next_last_modified
-from .cards import publish_change
+from .cards import publish_cards
 from .programs import get_program
 
 CARDS = LoyaltyCard.__table__
@@ -134,15 +133,7 @@ def create_coupon(session: Session, merchant_id: int, program_id: int,
 
 
 def _bump(session: Session, card_ids: list[int], now: dt.datetime) -> None:
-    rows = session.execute(
-        select(CARDS.c.id, CARDS.c.version, CARDS.c.last_modified)
-        .where(CARDS.c.id.in_(card_ids)).order_by(CARDS.c.id).with_for_update()
-    ).all()
-    for r in rows:
-        session.execute(update(CARDS).where(CARDS.c.id == r.id).values(
-            version=r.version + 1, last_modified=next_last_modified(r.last_modified, now),
-            updated_at=now))
-        publish_change(session, r.id, r.version + 1, now)
+    publish_cards(session, card_ids, now)
 
 
 def coupon_counts(session: Session, coupon_id: int) -> tuple[int, int]:
