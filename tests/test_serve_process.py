@@ -34,7 +34,7 @@ def call(port, method, path, body=None, headers=None):
                       else data)
 
 
-def test_serve_runs_web_and_worker(app, apns_certs):
+def test_serve_runs_web_and_worker(app, apns_certs, tmp_path):
     from wallet_service.services.merchants import create_merchant
 
     with app.extensions["wallet"].sessionmaker() as s:
@@ -45,10 +45,12 @@ def test_serve_runs_web_and_worker(app, apns_certs):
     with ApnsStandIn(certs=apns_certs, topic=PASS_TYPE) as standin:
         env = worker_env(app, standin, lease=5.0)
         env["WALLET_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+        log_path = tmp_path / "server.log"
+        log = log_path.open("wb")
         server = subprocess.Popen(
             [sys.executable, "-m", "wallet_service.cli", "serve", "--port", str(port),
              "--workers", "1", "--threads", "2"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             deadline = time.monotonic() + 30
             while True:
@@ -78,6 +80,13 @@ def test_serve_runs_web_and_worker(app, apns_certs):
             while not standin.requests and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert [r.token for r in standin.requests] == ["ab" * 32]
+            download = member["apple_pass_url"].rsplit("/", 1)[1]
+            assert call(port, "GET", f"/passes/{download}")[0] == 200
+            assert call(port, "GET", f"/c/{download}")[0] == 200
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
+            log.close()
+        logged = log_path.read_text()
+        assert "GET /passes/" in logged  # the access log is on...
+        assert download not in logged and key not in logged  # ...without secrets

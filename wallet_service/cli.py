@@ -306,6 +306,7 @@ def _run_server(app: Flask, host: str, port: int, workers: int | None, threads: 
             self.cfg.set("threads", threads)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("accesslog", "-")
+            self.cfg.set("logger_class", "wallet_service.accesslog.RedactingLogger")
             self.cfg.set("graceful_timeout", 10)
 
         def load(self) -> Flask:
