@@ -78,7 +78,7 @@ def run_one(db: str, args: argparse.Namespace) -> dict[str, float]:
     port = free_port()
     server = subprocess.Popen(
         [EXE, "serve", "--port", str(port), "--workers", str(args.workers),
-         "--threads", str(args.threads)],
+         "--threads", str(args.threads), *(["--no-worker"] if args.no_worker else [])],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
@@ -166,6 +166,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--no-worker", action="store_true",
+                        help="Serve without the background worker (run it elsewhere).")
     args = parser.parse_args()
     dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     print(f"ledger bench: {args.clients} clients, earn by amount with Idempotency-Key, "
