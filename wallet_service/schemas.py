@@ -306,10 +306,13 @@ class ProgramCreate(ProgramRules):
 
 
 class ProgramUpdate(Strict):
-    """Fields to change; everything left out stays as it is."""
+    """A JSON Merge Patch (RFC 7396) of a program: everything left out stays as it is, objects
+    merge key by key, lists replace whole, null clears a field. The merged program must be a
+    valid ``ProgramCreate``; ``name`` and ``currency`` cannot be cleared (their types here
+    refuse null)."""
 
-    name: Text200 | None = None
-    currency: str | None = Field(None, min_length=3, max_length=3)
+    name: Text200 = Field(None)  # type: ignore[assignment]
+    currency: str = Field(None, min_length=3, max_length=3)  # type: ignore[assignment]
     languages: list[Literal["ru", "en"]] | None = None
     template: Literal["points", "stamps", "tiers", "cashback"] | None = None
     design: Design | None = None

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import secrets
 from typing import Any
+from typing import get_args
 
+from pydantic import BaseModel
 from pydantic import ValidationError
 from sqlalchemy import delete
 from sqlalchemy import select
@@ -12,12 +14,13 @@ from sqlalchemy.orm import Session
 
 from ..db import utcnow
 from ..errors import ResourceNotFound
+from ..errors import ValidationFailed
+from ..merge_patch import merge_patch
 from ..models import LoyaltyProgram
 from ..models import ProgramImage
 from ..schemas import RULE_FIELDS
 from ..schemas import ProgramCreate
 from ..schemas import ProgramOut
-from ..schemas import ProgramUpdate
 from ..validation import raise_for
 from .cards import publish_program_change
 
@@ -53,17 +56,26 @@ def list_programs(session: Session, merchant_id: int) -> list[LoyaltyProgram]:
 
 
 def update_program(
-    session: Session, merchant_id: int, program_id: int, patch: ProgramUpdate
+    session: Session, merchant_id: int, program_id: int, patch: dict[str, Any]
 ) -> LoyaltyProgram:
-    """Apply ``patch`` and re-validate the whole program, so rules that span fields
-    (tier thresholds against the tier basis, decimals against the currency) still hold.
+    """Apply ``patch``, a JSON Merge Patch (RFC 7396) of the program's ``ProgramCreate``
+    view, and re-validate the whole program, so rules that span fields (tier thresholds
+    against the tier basis, decimals against the currency) still hold.
+
+    ``null`` clears a field: back to ``None`` where the field allows it (``stamps.
+    max_per_window: null`` is "no limit"), else to its default; never on a required field.
 
     :raises ResourceNotFound: missing, or another merchant's.
-    :raises ValidationFailed: the merged program breaks a rule.
+    :raises ValidationFailed: ``null`` on a required field; the merged program breaks a rule.
     """
     program = get_program(session, merchant_id, program_id)
-    merged = program_create_view(program).model_dump()
-    merged.update(patch.model_dump(exclude_unset=True, exclude_none=True))
+    clear_to_none = _nulls_to_keep(patch, ProgramCreate, ())
+    merged = merge_patch(program_create_view(program).model_dump(mode="json"), patch)
+    for path in clear_to_none:
+        parent = merged
+        for key in path[:-1]:
+            parent = parent[key]
+        parent[path[-1]] = None
     try:
         data = ProgramCreate.model_validate(merged)
     except ValidationError as exc:
@@ -113,6 +125,46 @@ def clear_program_image(
         session.flush()
         publish_program_change(session, program.id, now)
     return program
+
+
+def _nulls_to_keep(
+    patch: dict[str, Any], model: type[BaseModel], path: tuple[str, ...]
+) -> list[tuple[str, ...]]:
+    """The paths where the patch's ``null`` must become ``None`` rather than the field's
+    default (the field allows ``None`` but defaults to something else).
+
+    :raises ValidationFailed: ``null`` on a field the model requires.
+    """
+    out: list[tuple[str, ...]] = []
+    for key, value in patch.items():
+        spec = model.model_fields.get(key)
+        if spec is None:
+            continue  # not a field: validating the merged program names it
+        here = (*path, key)
+        if value is None:
+            if spec.is_required():
+                field = ".".join(here)
+                raise ValidationFailed(f"{field}: required; null cannot clear it", field=field)
+            if (_allows_none(spec.annotation)
+                    and spec.get_default(call_default_factory=True) is not None):
+                out.append(here)
+        elif isinstance(value, dict):
+            nested = _model_of(spec.annotation)
+            if nested is not None:
+                out.extend(_nulls_to_keep(value, nested, here))
+    return out
+
+
+def _allows_none(annotation: Any) -> bool:
+    return annotation is None or annotation is type(None) or type(None) in get_args(annotation)
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The model of a field typed ``Model`` or ``Model | None``."""
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
 
 
 def program_images(session: Session, program_id: int) -> dict[str, bytes]:

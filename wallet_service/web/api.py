@@ -107,9 +107,10 @@ def get_program(program_id: int) -> s.ProgramOut:
 
 
 @bp.operation("/programs/<int:program_id>", "PATCH", summary="Change a program",
-              body=s.ProgramUpdate, response=s.ProgramOut, errors=(404,), tags=("programs",))
-def update_program(program_id: int, body: s.ProgramUpdate) -> s.ProgramOut:
-    """Fields left out keep their value; the merged program is validated as a whole."""
+              body=s.ProgramUpdate, merge_patch=True, response=s.ProgramOut, errors=(404,),
+              tags=("programs",))
+def update_program(program_id: int, body: dict[str, Any]) -> s.ProgramOut:
+    """The merged program is validated as a whole; `name` and `currency` cannot be cleared."""
     session = get_session()
     program = programs.update_program(session, _merchant(), program_id, body)
     session.commit()

@@ -9,6 +9,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from ..schemas import Problem
+from .routing import MERGE_PATCH_MEDIA_TYPE
+from .routing import MERGE_PATCH_NOTE
 from .routing import Operation
 from .routing import openapi_path
 from .routing import path_params
@@ -37,13 +39,20 @@ def build_document(
             "parameters": _parameters(op),
             "responses": _responses(op, refs),
         }
-        if op.description:
-            item["description"] = op.description
+        description = " ".join(filter(None, (op.description,
+                                             MERGE_PATCH_NOTE if op.merge_patch else "")))
+        if description:
+            item["description"] = description
         if op.body is not None:
+            schema = refs[(op.body, "validation")]
+            media_types = (MERGE_PATCH_MEDIA_TYPE, "application/json") if op.merge_patch else (
+                "application/json",)
             item["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
+                "content": {m: {"schema": schema} for m in media_types},
             }
+            if op.merge_patch:
+                item["requestBody"]["description"] = MERGE_PATCH_NOTE
         if op.media:
             item["requestBody"] = {
                 "required": True,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from http import HTTPStatus
 from typing import Any
+from typing import get_args
 
 from flask import Blueprint
 from flask import Response
@@ -18,7 +19,13 @@ from flask import request
 from pydantic import BaseModel
 
 from ..errors import InvalidInput
+from ..errors import ValidationFailed
+from ..merge_patch import MEDIA_TYPE as MERGE_PATCH_MEDIA_TYPE
 from ..validation import validate
+
+MERGE_PATCH_NOTE = ("The body is a JSON Merge Patch (RFC 7396): objects merge key by key, "
+                    "lists and other values replace whole, null clears a field (back to its "
+                    "default); fields left out keep their value.")
 
 
 @dataclass
@@ -37,6 +44,7 @@ class Operation:
     headers: dict[str, str] = field(default_factory=dict)
     auth: bool = True
     media: tuple[str, ...] = ()  # a raw (non-JSON) request body of these types
+    merge_patch: bool = False  # ``body`` is a JSON Merge Patch of that model (RFC 7396)
 
 
 class ApiBlueprint(Blueprint):
@@ -62,19 +70,22 @@ class ApiBlueprint(Blueprint):
         headers: dict[str, str] | None = None,
         auth: bool = True,
         media: tuple[str, ...] = (),
+        merge_patch: bool = False,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
             op = Operation(
                 rule=rule, method=method, endpoint=view.__name__, summary=summary,
                 description=(view.__doc__ or "").strip(), body=body, query=query,
                 response=response, status=int(status), errors=errors, tags=tags,
-                headers=headers or {}, auth=auth, media=media,
+                headers=headers or {}, auth=auth, media=media, merge_patch=merge_patch,
             )
             self.operations.append(op)
 
             @functools.wraps(view)
             def wrapper(**kwargs: Any) -> Response:
-                if body is not None:
+                if body is not None and merge_patch:
+                    kwargs["body"] = merge_patch_body(body)
+                elif body is not None:
                     kwargs["body"] = validate(body, json_body())
                 if query is not None:
                     kwargs["query"] = validate(query, request.args.to_dict())
@@ -90,18 +101,44 @@ class ApiBlueprint(Blueprint):
         return decorator
 
 
-def json_body() -> Any:
+def json_body(*, merge_patch: bool = False) -> Any:
     """The parsed JSON object of the request.
 
     :raises InvalidInput: the body is missing, not JSON, or not an object.
     """
-    if not request.is_json:
-        raise InvalidInput("body: send a JSON object with Content-Type: application/json",
-                           field="body")
+    if not (request.is_json or (merge_patch and request.mimetype == MERGE_PATCH_MEDIA_TYPE)):
+        types = "application/json" + (f" or {MERGE_PATCH_MEDIA_TYPE}" if merge_patch else "")
+        raise InvalidInput(f"body: send a JSON object with Content-Type: {types}", field="body")
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise InvalidInput("body: must be a JSON object", field="body")
     return data
+
+
+def merge_patch_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The request's JSON Merge Patch of ``model``, as sent (the caller merges it and
+    validates the result).
+
+    Checked here: the top-level keys are fields of ``model``; ``null`` only on fields whose
+    type allows it; other values that are not objects have the field's type. Objects are
+    partial by nature and are checked once merged.
+
+    :raises InvalidInput: the body is missing, not JSON, or not an object.
+    :raises ValidationFailed: an unknown key, a ``null`` on a field that cannot be cleared,
+        a value of the wrong type.
+    """
+    data: dict[str, Any] = json_body(merge_patch=True)
+    for key, value in data.items():
+        spec = model.model_fields.get(key)
+        if value is None and spec is not None and not _allows_none(spec.annotation):
+            raise ValidationFailed(f"{key}: required; null cannot clear it", field=key)
+    validate(model, {k: v for k, v in data.items()
+                     if not (isinstance(v, dict) and k in model.model_fields)})
+    return data
+
+
+def _allows_none(annotation: Any) -> bool:
+    return annotation is None or annotation is type(None) or type(None) in get_args(annotation)
 
 
 def to_response(result: Any, default_status: int) -> Response:
