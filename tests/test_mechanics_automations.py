@@ -11,7 +11,12 @@ from test_mechanics_stamps import pass_files
 
 from wallet_service.models import PointLot
 
-TODAY = dt.datetime.now(dt.UTC).date()
+def booked_on(response):
+    """The day (UTC) the service booked a posted transaction on, by its own clock: the days the
+    tests run are counted from it, never from a "today" the test read for itself, which can be
+    another day than the service's (collected before midnight, run after)."""
+    created = dt.datetime.fromisoformat(response.json["transaction"]["created_at"])
+    return created.astimezone(dt.UTC).date()
 
 
 def daily(api, day):
@@ -32,16 +37,18 @@ def test_tier_upgrade_now_and_scheduled_downgrade(api):
     program = api.program(tier_basis="visits", tier_window_days=30, tiers=[
         {"name": "Bronze", "threshold": 0}, {"name": "Gold", "threshold": 3}])
     m = api.member(program["id"])
-    for _ in range(2):
-        assert txn(api, m, type="earn", amount="100").json["tier"] == "Bronze"
+    first = txn(api, m, type="earn", amount="100")
+    assert first.json["tier"] == "Bronze"
+    assert txn(api, m, type="earn", amount="100").json["tier"] == "Bronze"
     r = txn(api, m, type="earn", amount="100")
     assert r.json["tier"] == "Gold"  # immediate
+    day = booked_on(first)
     f = fields(pass_files(api, api.get(f"/members/{m['id']}").json))
     assert f["tier"]["value"] == "Gold" and "changeMessage" in f["tier"]
     # Within the window nothing moves; a day after the visits left it, Gold goes.
-    assert daily(api, TODAY + dt.timedelta(days=10))["downgrades"] == 0
-    assert daily(api, TODAY + dt.timedelta(days=31))["downgrades"] == 1
-    assert daily(api, TODAY + dt.timedelta(days=31))["downgrades"] == 0
+    assert daily(api, day + dt.timedelta(days=10))["downgrades"] == 0
+    assert daily(api, day + dt.timedelta(days=31))["downgrades"] == 1
+    assert daily(api, day + dt.timedelta(days=31))["downgrades"] == 0
     got = api.get(f"/members/{m['id']}").json
     assert got["tier"] == "Bronze"
     entry = history(api, m)[0]
@@ -56,7 +63,7 @@ def test_negative_adjust_lowers_the_tier_only_at_review(api):
     txn(api, m, type="earn", points=150)
     r = txn(api, m, type="adjust", points=-100, reason="mistake")
     assert r.json["tier"] == "Silver"
-    daily(api, TODAY)
+    daily(api, booked_on(r))
     assert api.get(f"/members/{m['id']}").json["tier"] == "Bronze"
 
 
@@ -65,9 +72,12 @@ def test_expiry_takes_the_oldest_lot_and_leaves_spent_points(api, session):
     m = api.member(program["id"])
     first = txn(api, m, type="earn", points=100).json["transaction"]["id"]
     txn(api, m, type="earn", points=50)
-    # The first lot is older: make it expire ten days earlier than the second.
+    # The first lot is older: make it expire ten days earlier than the second, whose expiry
+    # the service set from its own day.
+    last = session.scalar(select(PointLot.expires_on).where(PointLot.transaction_id != first))
+    expiry = last - dt.timedelta(days=10)
     session.execute(update(PointLot).where(PointLot.transaction_id == first)
-                    .values(expires_on=TODAY + dt.timedelta(days=20)))
+                    .values(expires_on=expiry))
     session.commit()
     txn(api, m, type="redeem", points=30)  # from the first lot
     lots = session.execute(select(PointLot.points, PointLot.remaining)
@@ -75,19 +85,19 @@ def test_expiry_takes_the_oldest_lot_and_leaves_spent_points(api, session):
     session.rollback()  # end the read: SQLite writers would wait for it
     assert [tuple(lot) for lot in lots] == [(100, 70), (50, 50)]
 
-    report = daily(api, TODAY + dt.timedelta(days=15))  # reminder, nothing expires
+    report = daily(api, expiry - dt.timedelta(days=5))  # reminder, nothing expires
     assert report["reminded"] == 1 and report["expired"] == 0
     assert "70" in api.get(f"/members/{m['id']}").json["message"]
 
-    report = daily(api, TODAY + dt.timedelta(days=20))
+    report = daily(api, expiry)
     assert report["expired"] == 1
     assert api.get(f"/members/{m['id']}").json["balance"] == 50
-    assert daily(api, TODAY + dt.timedelta(days=20))["expired"] == 0
+    assert daily(api, expiry)["expired"] == 0
     entry = history(api, m)[0]
     assert entry["type"] == "expire" and entry["points"] == -70
     assert entry["reference_id"] == first
 
-    daily(api, TODAY + dt.timedelta(days=30))
+    daily(api, last)
     assert api.get(f"/members/{m['id']}").json["balance"] == 0
 
 
@@ -121,7 +131,7 @@ def test_welcome_referral_winback_and_action_bonuses(api):
                    {"name": "X", "phone": "+7 912 000-00-06", "referral_code": "NOPE1234"})
     assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "referral_code"
     txn(api, bob, type="earn", amount="100")  # first purchase: 10 points + 50 referral
-    txn(api, bob, type="earn", amount="100")  # not again
+    last_visit = booked_on(txn(api, bob, type="earn", amount="100"))  # not again
     assert api.get(f"/members/{bob['id']}").json["balance"] == 10 + 10 + 50 + 10
     assert api.get(f"/members/{anna['id']}").json["balance"] == 10 + 100
 
@@ -133,9 +143,9 @@ def test_welcome_referral_winback_and_action_bonuses(api):
     assert r.status_code == 422 and r.json["errors"][0]["field"] == "action"
 
     # Bob bought today; 61 days later he gets the win-back bonus, once.
-    assert daily(api, TODAY + dt.timedelta(days=30))["winbacks"] == 0
-    assert daily(api, TODAY + dt.timedelta(days=61))["winbacks"] == 1
-    assert daily(api, TODAY + dt.timedelta(days=62))["winbacks"] == 0
+    assert daily(api, last_visit + dt.timedelta(days=30))["winbacks"] == 0
+    assert daily(api, last_visit + dt.timedelta(days=61))["winbacks"] == 1
+    assert daily(api, last_visit + dt.timedelta(days=62))["winbacks"] == 0
     assert api.get(f"/members/{bob['id']}").json["balance"] == 80 + 30
 
 
@@ -144,9 +154,9 @@ def test_run_daily_is_one_function_for_the_worker(app, api):
 
     program = api.program(bonuses={"birthday": 5})
     m = api.member(program["id"], birthday="1999-07-14")
-    with app.extensions["wallet"].sessionmaker() as s:
+    with app.extensions["wallet"].sessions() as s:
         assert run_daily(s, dt.date(2030, 7, 14))["birthdays"] == 1
         s.commit()
-    with app.extensions["wallet"].sessionmaker() as s:
+    with app.extensions["wallet"].sessions() as s:
         assert run_daily(s, dt.date(2030, 7, 14))["birthdays"] == 0
     assert api.get(f"/members/{m['id']}").json["balance"] == 5

@@ -9,8 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from test_mechanics_stamps import fields
 from test_mechanics_stamps import pass_files
 
-NOW = dt.datetime.now(dt.UTC)
-
 
 def test_catalog_reward_costs_points_atomically(api):
     program = api.program()
@@ -51,9 +49,10 @@ def test_coupon_for_a_segment_shows_on_the_card_and_is_used_once(api):
     bronze = api.member(program["id"], phone="+7 912 000-00-07")
     api.post(f"/members/{gold['id']}/transactions", {"type": "earn", "points": 150})
     version = api.get(f"/members/{gold['id']}").json["version"]
+    now = dt.datetime.now(dt.UTC)
     r = api.post(f"/programs/{program['id']}/coupons", {
         "title": "−20% on pastries", "segment": {"tier": "Gold"},
-        "valid_until": (NOW + dt.timedelta(days=7)).isoformat()})
+        "valid_until": (now + dt.timedelta(days=7)).isoformat()})
     assert r.status_code == 201 and r.json["granted"] == 1
     coupon = r.json
     assert api.get(f"/members/{gold['id']}").json["version"] == version + 1
@@ -74,9 +73,10 @@ def test_coupon_for_a_segment_shows_on_the_card_and_is_used_once(api):
 def test_coupon_outside_its_validity_is_refused(api):
     program = api.program()
     m = api.member(program["id"])
+    now = dt.datetime.now(dt.UTC)
     coupon = api.post(f"/programs/{program['id']}/coupons", {
         "title": "Later", "segment": {"member_ids": [m["id"]]},
-        "valid_from": (NOW + dt.timedelta(days=1)).isoformat()}).json
+        "valid_from": (now + dt.timedelta(days=1)).isoformat()}).json
     r = api.post(f"/members/{m['id']}/coupons/{coupon['id']}/redeem")
     assert r.status_code == 409
 

@@ -26,6 +26,7 @@ from push_support import worker_env
 from sqlalchemy import func
 from sqlalchemy import select
 
+from wallet_service.models import CardChange
 from wallet_service.models import DeliveryJob
 from wallet_service.models import Device as DeviceRow
 from wallet_service.models import LoyaltyCard
@@ -60,7 +61,7 @@ def make_worker(app, apns):
             apns_ca_file=str(apns.certs.ca_file), **changes)
         push = make_push_client(settings)
         made.append(push)
-        return Worker(sessions=app.extensions["wallet"].sessionmaker, push=push,
+        return Worker(sessions=app.extensions["wallet"].sessions, push=push,
                       settings=settings, clock=clock or Clock())
 
     yield make
@@ -69,7 +70,7 @@ def make_worker(app, apns):
 
 
 def tokens_of(app):
-    with app.extensions["wallet"].sessionmaker() as s:
+    with app.extensions["wallet"].sessions() as s:
         return dict(s.execute(select(LoyaltyCard.serial_number,
                                      LoyaltyCard.authentication_token)).all())
 
@@ -87,7 +88,7 @@ def register(app, client, members, n_devices=1, prefix="lib"):
 
 
 def count(app, model, *where):
-    with app.extensions["wallet"].sessionmaker() as s:
+    with app.extensions["wallet"].sessions() as s:
         return s.scalar(select(func.count()).select_from(model).where(*where))
 
 
@@ -115,43 +116,61 @@ def test_a_burst_of_changes_is_one_push_per_device(app, api, client, apns, make_
     program = api.program()
     members = [api.member(program["id"], phone=f"+7912000000{i}") for i in range(2)]
     phones, _ = register(app, client, members, n_devices=3)
-    worker = make_worker(clock=None, push_debounce_seconds=1.0)
-    worker.clock = lambda: dt.datetime.now(dt.UTC)
+    # The worker's clock is injected and moved by the test: how fast this machine posts the
+    # changes cannot split the burst over two debounce windows.
+    clock = Clock()
+    worker = make_worker(clock=clock, push_debounce_seconds=1.0)
     stop = threading.Event()
     runner = threading.Thread(target=worker.run, args=(stop,))
     runner.start()
     try:
-        for i in range(10):  # ten changes within about a second, to both cards
+        for i in range(10):  # ten changes within 0.8 s of the worker's clock, to both cards
             api.post(f"/members/{members[i % 2]['id']}/transactions", {"type": "earn", "points": 1})
-            time.sleep(0.08)
+            clock.now += dt.timedelta(seconds=0.08)
+        deadline = time.monotonic() + 10
+        while count(app, CardChange) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert count(app, CardChange) == 0, "the worker did not sequence the changes"
+        assert apns.requests == []  # the debounce window is still open
+        clock.now += dt.timedelta(seconds=1)  # it closes
         deadline = time.monotonic() + 10
         while len(apns.requests) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(1.5)  # would a second round of pushes follow?
     finally:
         stop.set()
         runner.join()
+    clock.now += dt.timedelta(minutes=5)
+    worker.run_once()  # would a second round of pushes follow?
     per_device = {}
     for r in apns.requests:
         per_device[r.token] = per_device.get(r.token, 0) + 1
     assert per_device == {p.push_token: 1 for p in phones}
 
 
-@pytest.mark.parametrize(("reply", "forgotten"), [
-    (Reply(410, "Unregistered", timestamp=int(time.time() * 1000) + 60_000), True),
-    (Reply(400, "BadDeviceToken"), True),
-    (Reply(410, "Unregistered", timestamp=1), False),  # the device registered after that
+# APNs's 410 ``timestamp`` (when it judged the token dead) is given as an offset from the
+# device's registration, so the case means the same whenever the test runs.
+@pytest.mark.parametrize(("status", "reason", "judged_after_ms", "forgotten"), [
+    (410, "Unregistered", 60_000, True),
+    (400, "BadDeviceToken", None, True),
+    (410, "Unregistered", -60_000, False),  # the device registered after that
 ])
-def test_dead_tokens_remove_the_registration(app, api, client, apns, make_worker, reply, forgotten):
+def test_dead_tokens_remove_the_registration(app, api, client, apns, make_worker, status, reason,
+                                             judged_after_ms, forgotten):
     member = api.member(api.program()["id"])
     (phone,), _ = register(app, client, [member])
+    timestamp = None
+    if judged_after_ms is not None:
+        with app.extensions["wallet"].sessions() as s:
+            registered = s.scalars(select(DeviceRow.updated_at)).one()
+        timestamp = int(registered.timestamp() * 1000) + judged_after_ms
+    reply = Reply(status, reason, timestamp=timestamp)
     apns.script(phone.push_token, reply)
     api.post(f"/members/{member['id']}/transactions", {"type": "earn", "points": 1})
     make_worker().run_once()
     assert count(app, Registration) == (0 if forgotten else 1)
     assert count(app, DeviceRow) == (0 if forgotten else 1)
     assert count(app, DeliveryJob) == 0
-    with app.extensions["wallet"].sessionmaker() as s:
+    with app.extensions["wallet"].sessions() as s:
         attempt = s.scalars(select(PushAttempt)).one()
     assert (attempt.status, attempt.reason, attempt.outcome) == (reply.status, reply.reason,
                                                                  "invalid_token")
@@ -166,7 +185,7 @@ def test_throttling_and_server_errors_retry_with_backoff(app, api, client, apns,
     clock = Clock()
     worker = make_worker(clock=clock)
     worker.run_once()
-    with app.extensions["wallet"].sessionmaker() as s:
+    with app.extensions["wallet"].sessions() as s:
         job = s.scalars(select(DeliveryJob)).one()
     assert job.status == "pending" and job.attempts == 1 and job.last_error.startswith(str(reply.status))
     assert job.available_at > clock.now - dt.timedelta(seconds=1)
@@ -191,7 +210,7 @@ def test_credential_errors_are_not_retried_and_stay_visible(app, api, client, ap
     clock.now += dt.timedelta(hours=2)
     worker.run_once()
     assert len(apns.requests) == 1
-    with app.extensions["wallet"].sessionmaker() as s:
+    with app.extensions["wallet"].sessions() as s:
         job = s.scalars(select(DeliveryJob)).one()
     assert job.status == "failed" and "BadCertificate" in job.last_error
 
@@ -207,7 +226,7 @@ def test_gives_up_after_max_attempts(app, api, client, apns, make_worker):
         worker.run_once()
         clock.now += dt.timedelta(hours=1)
     assert len(apns.requests) == 3
-    with app.extensions["wallet"].sessionmaker() as s:
+    with app.extensions["wallet"].sessions() as s:
         assert s.scalars(select(DeliveryJob.status)).one() == "failed"
 
 
