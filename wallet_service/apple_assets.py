@@ -45,9 +45,10 @@ from .passes.signing import PASS_SIGNING_EKU
 from .passes.signing import PASS_TYPE_ID_EXTENSION
 from .passes.signing import key_matches_certificate
 from .passes.strings import decode_strings
+from .resources import pass_templates_dir
 
 #: The built-in templates shipped with the service.
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "pass_templates"
+TEMPLATES_DIR = pass_templates_dir()
 
 WWDR_COMMON_NAME = "Apple Worldwide Developer Relations Certification Authority"
 _TEMPLATE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")

@@ -1,0 +1,4 @@
+"""Built-in pass templates; shipped in the wheel as ``wallet_service.pass_templates``.
+
+This file makes the folder a regular package, which editable installs need to map it
+(see wallet_service/resources.py)."""
