@@ -34,12 +34,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from wallet_service import apple_assets  # noqa: E402
-from wallet_service.passes import CardContent  # noqa: E402
-from wallet_service.passes import Design  # noqa: E402
-from wallet_service.passes import MerchantContact  # noqa: E402
-from wallet_service.passes import StoreLocation  # noqa: E402
-from wallet_service.passes import build_pkpass  # noqa: E402
+from wallet_service.apple import CardContent  # noqa: E402
+from wallet_service.apple import Design  # noqa: E402
+from wallet_service.apple import MerchantContact  # noqa: E402
+from wallet_service.apple import StoreLocation  # noqa: E402
+from wallet_service.apple import assets as apple_assets  # noqa: E402
+from wallet_service.apple import build_pkpass  # noqa: E402
 
 PEER_DIR = ROOT / "bench" / ".peer"
 PEER_SCRIPT = ROOT / "bench" / "peer" / "pkpass.cjs"

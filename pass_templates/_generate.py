@@ -24,7 +24,7 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 
-from wallet_service.passes.strings import encode_strings  # noqa: E402
+from wallet_service.apple.strings import encode_strings  # noqa: E402
 
 RGB = tuple[int, int, int]
 Draw = Callable[[ImageDraw.ImageDraw, int, int], None]

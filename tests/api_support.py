@@ -48,7 +48,7 @@ class Api:
 def make_merchant(app: Flask, name: str = "Merchant") -> tuple[int, str]:
     from wallet_service.services.merchants import create_merchant
 
-    with app.extensions["wallet"].sessionmaker() as s:
+    with app.extensions["wallet"].sessions() as s:
         merchant, _key, raw = create_merchant(s, name)
         s.commit()
         return merchant.id, raw

@@ -94,7 +94,7 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def session(app: Flask) -> Iterator[Any]:
-    with app.extensions["wallet"].sessionmaker() as s:
+    with app.extensions["wallet"].sessions() as s:
         yield s
 
 
@@ -114,7 +114,7 @@ def other_api(app: Flask, client: FlaskClient) -> Api:
 def apns_certs(app: Flask, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The stand-in's PKI, plus the service's own (development) WWDR CA so the stand-in
     accepts the pass certificate as client certificate, as Apple does."""
-    from wallet_service.apple_passes import load_signer
+    from wallet_service.services.apple import signer_from_settings as load_signer
 
     settings = app.extensions["wallet"].settings
     load_signer(settings)  # makes sure the development set exists

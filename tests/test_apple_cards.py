@@ -42,7 +42,7 @@ def test_member_gets_a_signed_pass_with_balance_and_web_service(app, api, tmp_pa
     assert pj["barcodes"][0]["message"] == member["card_number"]
     fields = {f["key"]: f for area in pj["storeCard"].values() for f in area}
     assert any(f.get("value") == 120 for f in fields.values())
-    from wallet_service.passes import decode_strings
+    from wallet_service.apple import decode_strings
 
     strings = decode_strings(files["en.lproj/pass.strings"])
     ru = decode_strings(files["ru.lproj/pass.strings"])
@@ -82,7 +82,7 @@ def test_pass_follows_the_balance(api):
 
 def test_unchanged_pass_is_signed_once(app, api):
     member = api.member(api.program()["id"])
-    passes = app.extensions["wallet_passes"]
+    passes = app.extensions["wallet"].passes
     before = passes.signed
     a = download(api, member).data
     b = download(api, member).data

@@ -24,7 +24,7 @@ def card_token(session, serial):
 
 
 def sequence(app):
-    with app.extensions["wallet"].sessionmaker() as s:
+    with app.extensions["wallet"].sessions() as s:
         n = outbox.sequence_changes(s, now=dt.datetime.now(dt.UTC), debounce=dt.timedelta(0))
         s.commit()
     return n
@@ -175,7 +175,7 @@ def test_log_messages_are_stored(client, session):
 
 
 def test_unauthenticated_endpoints_are_rate_limited(app, client):
-    limiter = app.extensions["wallet_rate_limiter"]
+    limiter = app.extensions["wallet"].limiters.apple
     saved = (limiter.capacity, limiter.rate, dict(limiter._buckets))
     limiter.capacity, limiter.rate = 5.0, 5 / 60
     limiter._buckets.clear()
@@ -191,7 +191,7 @@ def test_unauthenticated_endpoints_are_rate_limited(app, client):
 
 
 def test_rate_limiter_refills():
-    from wallet_service.web.ratelimit import RateLimiter
+    from wallet_service.ratelimit import RateLimiter
 
     now = [0.0]
     limiter = RateLimiter(60, clock=lambda: now[0])

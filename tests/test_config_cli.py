@@ -88,9 +88,9 @@ def test_demo_prepares_merchant_program_and_key(tmp_path):
     from wallet_service.demo import prepare_demo
 
     app = create_app({"INSTANCE_PATH": str(tmp_path)})
-    lines = list(prepare_demo(app, "http://127.0.0.1:8000"))
+    lines = list(prepare_demo(app.extensions["wallet"], "http://127.0.0.1:8000"))
     key = next(line for line in lines if line.startswith("API key")).split(": ")[1]
-    again = list(prepare_demo(app, "http://127.0.0.1:8000"))  # re-runnable
+    again = list(prepare_demo(app.extensions["wallet"], "http://127.0.0.1:8000"))  # re-runnable
     assert any("program 1" in line for line in again)
     client = app.test_client()
     programs = client.get("/api/v1/programs", headers={"Authorization": f"Bearer {key}"}).json

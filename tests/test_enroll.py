@@ -3,6 +3,7 @@ test client: form fields and their errors, CSRF, rate limits, languages, and pri
 
 from __future__ import annotations
 
+import dataclasses
 import html as html_lib
 import io
 import re
@@ -15,9 +16,14 @@ from sqlalchemy import func
 from sqlalchemy import select
 
 from wallet_service import i18n
+from wallet_service.google import NullWalletObjects
+from wallet_service.google import object_id
 from wallet_service.models import Member
+from wallet_service.ratelimit import RateLimiter
 from wallet_service.schemas import DEFAULT_CONSENT
-from wallet_service.web.ratelimit import RateLimiter
+from wallet_service.services.google import GoogleWallet
+
+FAKE_ISSUER = "3388000000012345678"
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "wallet_service" / "templates" / "enroll"
 ANDROID = "Mozilla/5.0 (Linux; Android 14; Pixel 8) Chrome/126.0 Mobile Safari/537.36"
@@ -40,12 +46,12 @@ QUESTIONS = [
 @pytest.fixture(autouse=True)
 def _fresh_limits(app):
     """Each test starts with empty rate-limit buckets (the app lives for the whole run)."""
-    saved = {k: app.extensions[k] for k in ("wallet_join_rate_limiter", "wallet_page_rate_limiter")}
-    app.extensions["wallet_join_rate_limiter"] = RateLimiter(1000)
-    app.extensions["wallet_page_rate_limiter"] = RateLimiter(1000)
+    state = app.extensions["wallet"]
+    saved = dataclasses.replace(state.limiters), state.google
+    state.limiters.join = RateLimiter(1000)
+    state.limiters.pages = RateLimiter(1000)
     yield
-    app.extensions.update(saved)
-    app.extensions.pop("wallet_google", None)
+    state.limiters, state.google = saved
 
 
 def path_of(url: str) -> str:
@@ -94,7 +100,7 @@ class Joiner:
 
 
 def members(app) -> list[Member]:
-    with app.extensions["wallet"].sessionmaker() as s:
+    with app.extensions["wallet"].sessions() as s:
         return list(s.scalars(select(Member).order_by(Member.id)))
 
 
@@ -138,7 +144,7 @@ def test_join_creates_the_member_and_sends_them_to_their_card(app, api, client):
                                         "email": "anna@example.com", "birthday": "1990-05-17"})
     assert r.status_code == 303
     [member] = members(app)
-    with app.extensions["wallet"].sessionmaker() as s:
+    with app.extensions["wallet"].sessions() as s:
         card = s.get(Member, member.id).card
         assert r.headers["Location"] == f"https://wallet.example.test/c/{card.download_token}"
     assert member.phone == "+79123456789"
@@ -272,7 +278,7 @@ def test_a_post_without_the_csrf_token_is_refused(app, api, client):
 
 def test_sign_ups_are_rate_limited_per_address(app, api, client):
     program = api.program()
-    app.extensions["wallet_join_rate_limiter"] = RateLimiter(2)
+    app.extensions["wallet"].limiters.join = RateLimiter(2)
     joiner = Joiner(client, program, "en")
     assert joiner.submit({"phone": "1"}).status_code == 422
     assert joiner.submit({"phone": "1"}).status_code == 422
@@ -288,7 +294,7 @@ def test_sign_ups_are_rate_limited_per_address(app, api, client):
 def test_pages_are_rate_limited_per_address(app, api, client):
     program = api.program()
     member = api.member(program["id"])
-    app.extensions["wallet_page_rate_limiter"] = RateLimiter(2)
+    app.extensions["wallet"].limiters.pages = RateLimiter(2)
     assert client.get(path_of(member["card_url"])).status_code == 200
     assert client.get(path_of(program["join_url"])).status_code == 200
     assert client.get(path_of(member["card_url"])).status_code == 429
@@ -395,9 +401,11 @@ def test_card_page_at_the_top_tier(api, client):
     assert i18n.t("en", "top_tier") in text and "Gold" in text
 
 
-class FakeGoogle:
-    def save_url(self, session: Any, card: Any) -> str:
-        return f"https://pay.google.com/gp/v/save/jwt-{card.serial_number}"
+class FakeGoogle(NullWalletObjects):
+    """Google's API as far as a save link needs it: objects are accepted, links are fake."""
+
+    def save_url(self, object_ids: Any, origins: Any, *, now: Any = None) -> str:
+        return f"https://pay.google.com/gp/v/save/jwt-{object_ids[0]}"
 
 
 def test_google_button_only_when_configured_and_first_on_android(app, api, client):
@@ -406,10 +414,12 @@ def test_google_button_only_when_configured_and_first_on_android(app, api, clien
     path = path_of(member["card_url"])
     assert "add-google" not in client.get(path, headers={"User-Agent": ANDROID}).get_data(
         as_text=True)
-    app.extensions["wallet_google"] = FakeGoogle()
+    app.extensions["wallet"].google = GoogleWallet(
+        FAKE_ISSUER, app.extensions["wallet"].settings.public_url, FakeGoogle())
     android = client.get(path, headers={"User-Agent": ANDROID}).get_data(as_text=True)
     iphone = client.get(path, headers={"User-Agent": IPHONE}).get_data(as_text=True)
-    save = f'href="https://pay.google.com/gp/v/save/jwt-{member["card_number"]}"'
+    oid = object_id(FAKE_ISSUER, member["card_number"])
+    save = f'href="https://pay.google.com/gp/v/save/jwt-{oid}"'
     assert save in android and save in iphone
     assert android.index('id="add-google"') < android.index('id="add-apple"')
     assert iphone.index('id="add-apple"') < iphone.index('id="add-google"')
@@ -448,7 +458,7 @@ def test_nothing_leaks_between_members_and_merchants(app, api, other_api, client
     r = Joiner(client, theirs).submit({"phone": "+7 912 345-67-89", "name": "Anna Bakes"})
     assert r.status_code == 303
     assert anna["card_url"] not in r.headers["Location"]
-    with app.extensions["wallet"].sessionmaker() as s:
+    with app.extensions["wallet"].sessions() as s:
         assert s.scalar(select(func.count()).select_from(Member)
                         .where(Member.merchant_id == other_api.merchant_id)) == 2
 

@@ -72,8 +72,7 @@ def gapp(app, app_config, google, account):
                        "GOOGLE_RATE_PER_SECOND": "500"})
     gapp.config["TESTING"] = True
     yield gapp
-    gapp.extensions["wallet_google"].close()
-    gapp.extensions["wallet"].engine.dispose()
+    gapp.extensions["wallet"].close()
 
 
 @pytest.fixture
@@ -86,8 +85,8 @@ def gapi(app, gapp, google):
 @pytest.fixture
 def worker(gapp):
     settings = dataclasses.replace(gapp.extensions["wallet"].settings, push_debounce_seconds=0.0)
-    return Worker(sessions=gapp.extensions["wallet"].sessionmaker, push=NullPushClient(),
-                  settings=settings, google=gapp.extensions["wallet_google"])
+    return Worker(sessions=gapp.extensions["wallet"].sessions, push=NullPushClient(),
+                  settings=settings, google=gapp.extensions["wallet"].google)
 
 
 def patches(google, oid):
@@ -126,7 +125,7 @@ def test_points_change_patches_with_notification_budget(gapi, gapp, google, work
         assert google.objects[oid]["loyaltyPoints"]["balance"]["int"] == 10 * i
     sent = patches(google, oid)
     assert [p.body.get("notifyPreference") for p in sent] == ["NOTIFY_ON_UPDATE"] * 3 + [None]
-    with gapp.extensions["wallet"].sessionmaker() as s:
+    with gapp.extensions["wallet"].sessions() as s:
         assert s.scalar(select(func.count()).select_from(GoogleNotification)) == 3
 
 
@@ -188,12 +187,12 @@ def test_valid_callback_recorded_once(gapi, gapp, keys):
     client = gapp.test_client()
     assert post_callback(client, body).status_code == 200
     assert post_callback(client, body).status_code == 200  # Google retries: same nonce
-    with gapp.extensions["wallet"].sessionmaker() as s:
+    with gapp.extensions["wallet"].sessions() as s:
         assert s.scalar(select(func.count()).select_from(GoogleCallback)) == 1
         assert s.scalar(select(GoogleObject.saved_at).where(GoogleObject.object_id == oid))
     deleted = callback_message(ISSUER, object_suffix=oid.split(".", 1)[1], event_type="del")
     assert post_callback(client, keys.sign(deleted, recipient=ISSUER)).status_code == 200
-    with gapp.extensions["wallet"].sessionmaker() as s:
+    with gapp.extensions["wallet"].sessions() as s:
         assert s.scalar(select(GoogleObject.deleted_at).where(GoogleObject.object_id == oid))
 
 
@@ -210,7 +209,7 @@ def test_forged_expired_or_foreign_callbacks_are_refused(gapp, keys):
     ]
     for body in bad:
         assert post_callback(client, body).status_code == 400
-    with gapp.extensions["wallet"].sessionmaker() as s:
+    with gapp.extensions["wallet"].sessions() as s:
         assert s.scalar(select(func.count()).select_from(GoogleCallback)) == 0
 
 

@@ -11,6 +11,7 @@ from test_mechanics_stamps import pass_files
 
 from wallet_service.models import PointLot
 
+
 def booked_on(response):
     """The day (UTC) the service booked a posted transaction on, by its own clock: the days the
     tests run are counted from it, never from a "today" the test read for itself, which can be

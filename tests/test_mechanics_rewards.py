@@ -140,7 +140,7 @@ def test_history_explains_the_card(api):
 def test_coffee_shop_scenario_plays_a_week(app):
     from wallet_service.demo import play_scenario
 
-    lines = list(play_scenario(app, "coffee-shop"))
+    lines = list(play_scenario(app.extensions["wallet"], "coffee-shop"))
     assert lines[0].startswith("merchant ")
     assert sum(line.startswith("day ") for line in lines) >= 10
     assert any("tier Silver" in line for line in lines)
@@ -150,7 +150,7 @@ def test_coffee_shop_scenario_plays_a_week(app):
 def test_scenario_hands_over_a_key_and_working_card_links(app, client):
     from wallet_service.demo import play_scenario
 
-    lines = list(play_scenario(app, "coffee-shop", "https://wallet.example.test"))
+    lines = list(play_scenario(app.extensions["wallet"], "coffee-shop", "https://wallet.example.test"))
     key = next(line for line in lines if line.startswith("API key")).rsplit(": ", 1)[1]
     assert client.get("/api/v1/programs", headers={"Authorization": f"Bearer {key}"}
                       ).json["items"][0]["kind"] == "stamps"

@@ -32,8 +32,8 @@ from wallet_service.models import Device as DeviceRow
 from wallet_service.models import LoyaltyCard
 from wallet_service.models import PushAttempt
 from wallet_service.models import Registration
+from wallet_service.state import make_push_client
 from wallet_service.worker import Worker
-from wallet_service.worker import make_push_client
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ def make_worker(app, apns):
         settings = dataclasses.replace(
             app.extensions["wallet"].settings, push_backend="apns", apns_url=apns.url,
             apns_ca_file=str(apns.certs.ca_file), **changes)
-        push = make_push_client(settings)
+        push = make_push_client(settings, app.extensions["wallet"].passes)
         made.append(push)
         return Worker(sessions=app.extensions["wallet"].sessions, push=push,
                       settings=settings, clock=clock or Clock())

@@ -37,7 +37,7 @@ def call(port, method, path, body=None, headers=None):
 def test_serve_runs_web_and_worker(app, apns_certs, tmp_path):
     from wallet_service.services.merchants import create_merchant
 
-    with app.extensions["wallet"].sessionmaker() as s:
+    with app.extensions["wallet"].sessions() as s:
         _, _, key = create_merchant(s, "Serve test")
         s.commit()
     auth = {"Authorization": f"Bearer {key}"}
@@ -64,7 +64,7 @@ def test_serve_runs_web_and_worker(app, apns_certs, tmp_path):
             _, program = call(port, "POST", "/api/v1/programs", {"name": "P", "kind": "points"}, auth)
             _, member = call(port, "POST", f"/api/v1/programs/{program['id']}/members",
                              {"name": "A", "phone": "+79123456789"}, auth)
-            with app.extensions["wallet"].sessionmaker() as s:
+            with app.extensions["wallet"].sessions() as s:
                 from sqlalchemy import select
 
                 from wallet_service.models import LoyaltyCard

@@ -8,7 +8,7 @@ __all__ = ["create_app"]
 
 
 def __getattr__(name: str) -> Any:
-    # Imported lazily so the pure parts (``wallet_service.passes``) load without Flask.
+    # Imported lazily so the pure parts (``wallet_service.apple``) load without Flask.
     if name == "create_app":
         from .app import create_app
 

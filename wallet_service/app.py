@@ -4,33 +4,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
 from flask import Response
 from flask import jsonify
 from flask import request
-from sqlalchemy import Engine
 from sqlalchemy import text
-from sqlalchemy.orm import sessionmaker
 from werkzeug.exceptions import HTTPException
 
 from . import web
-from .config import Settings
 from .config import load_settings
-from .db import make_engine
-from .db import make_sessionmaker
+from .state import build_state
 from .web.problems import from_http_exception
 from .web.problems import from_unexpected
-
-
-@dataclass
-class WalletState:
-    settings: Settings
-    engine: Engine
-    sessionmaker: sessionmaker[Any]
-    openapi: dict[str, Any] | None = None
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -51,25 +38,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
-    app.extensions["wallet"] = WalletState(settings, engine, make_sessionmaker(engine))
-
-    from .apple_passes import ApplePasses
-    from .web.ratelimit import RateLimiter
-
-    app.extensions["wallet_passes"] = ApplePasses(settings)
-    if settings.google_enabled:
-        from .google_wallet import GoogleWallet
-
-        app.extensions["wallet_google"] = GoogleWallet(settings)
-    app.extensions["wallet_rate_limiter"] = RateLimiter(settings.rate_limit_per_minute)
+    # The one key of this app's state (typed: see wallet_service.state).
+    app.extensions["wallet"] = build_state(settings)
 
     web.init_app(app)
     from .web import api
     from .web import apple
     from .web import enroll
     from .web import google
-    from .web import posters  # adds the QR code and poster operations to the merchant API
+    from .web import posters
     from .web import public
 
     app.register_blueprint(api.bp)
@@ -87,7 +64,7 @@ def _register_app_handlers(app: Flask) -> None:
     def healthz() -> Any:
         """Liveness and database reachability, for load balancers and process managers."""
         try:
-            with app.extensions["wallet"].engine.connect() as conn:
+            with web.wallet(app).engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except Exception:
             return jsonify(status="unavailable", database="unreachable"), 503

@@ -6,12 +6,17 @@ import json
 import multiprocessing
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from typing import Any
 
 import click
 from flask import Flask
 
 from .errors import WalletError
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .state import WalletState
 
 
 def _app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -23,8 +28,20 @@ def _app(overrides: dict[str, Any] | None = None) -> Flask:
         raise click.ClickException(exc.message) from None
 
 
-def _state(app: Flask) -> Any:
-    return app.extensions["wallet"]
+def _settings(overrides: dict[str, Any] | None = None) -> Settings:
+    from .config import load_settings
+
+    try:
+        return load_settings(overrides)
+    except WalletError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+def _state(overrides: dict[str, Any] | None = None) -> WalletState:
+    """The process's state for a command that needs no web app."""
+    from .state import build_state
+
+    return build_state(_settings(overrides))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -46,8 +63,11 @@ def db_upgrade(revision: str) -> None:
     """Build the schema, or upgrade it to REVISION (default: the latest)."""
     from .migrate import upgrade
 
-    app = _app()
-    upgrade(_state(app).engine, revision)
+    state = _state()
+    try:
+        upgrade(state.engine, revision)
+    finally:
+        state.engine.dispose()
     click.echo(f"database at revision {revision}")
 
 
@@ -59,7 +79,7 @@ def db_check() -> None:
     from .migrate import check
 
     try:
-        check(_state(_app()).engine)
+        check(_state().engine)
     except CommandError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo("models and migrations agree")
@@ -72,8 +92,7 @@ def create_merchant(name: str, as_json: bool) -> None:
     """Create a merchant and print its first API key (shown only once)."""
     from .services.merchants import create_merchant as create
 
-    app = _app()
-    with _state(app).sessionmaker() as session:
+    with _state().sessions() as session:
         merchant, _key, raw = create(session, name)
         session.commit()
     if as_json:
@@ -91,8 +110,7 @@ def create_api_key(merchant_id: int, name: str, as_json: bool) -> None:
     from .models import Merchant
     from .services.merchants import create_api_key as create
 
-    app = _app()
-    with _state(app).sessionmaker() as session:
+    with _state().sessions() as session:
         if session.get(Merchant, merchant_id) is None:
             raise click.ClickException(f"merchant {merchant_id} not found")
         key, raw = create(session, merchant_id, name)
@@ -110,8 +128,7 @@ def revoke_api_key(merchant_id: int, key_id: int) -> None:
     """Revoke an API key; requests with it get 401 from then on."""
     from .services.merchants import revoke_api_key as revoke
 
-    app = _app()
-    with _state(app).sessionmaker() as session:
+    with _state().sessions() as session:
         try:
             revoke(session, merchant_id, key_id)
         except WalletError as exc:
@@ -130,13 +147,9 @@ def dev_certs(out: str | None, force: bool) -> None:
     Passes signed with them verify with openssl but do not install on an iPhone; see
     certs.example/README.md for real certificates.
     """
-    from .apple_assets import generate_dev_certs
-    from .config import load_settings
+    from .apple.assets import generate_dev_certs
 
-    try:
-        settings = load_settings()
-    except WalletError as exc:
-        raise click.ClickException(exc.message) from None
+    settings = _settings()
     target = out or str(settings.instance_path / "certs")
     paths = generate_dev_certs(target, settings.apple_pass_type_id, settings.apple_team_id,
                                overwrite=force)
@@ -148,7 +161,7 @@ def dev_certs(out: str | None, force: bool) -> None:
 @main.command()
 def doctor() -> None:
     """Check the configuration and explain what is wrong; exits 1 on any error."""
-    from .apple_assets import doctor as apple_doctor
+    from .apple.assets import doctor as apple_doctor
     from .config import load_settings
 
     try:
@@ -161,10 +174,10 @@ def doctor() -> None:
         findings.append(("warning", "apple", "no Apple certificate configured: using the "
                          "development set, whose passes do not install on an iPhone "
                          "(see certs.example/README.md)"))
-        from .apple_passes import load_signer
+        from .services.apple import signer_from_settings
 
         try:
-            load_signer(settings)
+            signer_from_settings(settings)
         except WalletError as exc:
             findings.append(("error", "apple", exc.message))
     else:
@@ -243,34 +256,26 @@ def serve(host: str, port: int, workers: int | None, threads: int, no_worker: bo
 def worker() -> None:
     """Deliver pass updates: sequence card changes and push to devices. Run as many as
     you like on PostgreSQL; they share the queue."""
-    app = _app()
-    _run_worker(app)
+    _run_worker(_state())
 
 
-def _run_worker(app: Flask) -> None:
+def _run_worker(state: WalletState) -> None:
     import signal
     import threading
 
     from .worker import Worker
-    from .worker import make_push_client
 
-    state = _state(app)
     try:
-        push = make_push_client(state.settings)
+        worker = Worker.from_state(state)
     except WalletError as exc:
         raise click.ClickException(exc.message) from None
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    google = app.extensions.get("wallet_google")
     try:
-        Worker(sessions=state.sessionmaker, push=push, settings=state.settings,
-               google=google).run(stop)
+        worker.run(stop)
     finally:
-        push.close()
-        if google is not None:
-            google.close()
-        state.engine.dispose()
+        state.close()
 
 
 @main.command()
@@ -288,7 +293,9 @@ def demo(host: str, port: int, workers: int | None, threads: int,
     base = f"http://{host}:{port}"
     # Links in the demo's cards should point at the address it serves on.
     app = _app(None if os.environ.get("WALLET_PUBLIC_URL") else {"PUBLIC_URL": base})
-    lines = prepare_demo(app, base) if scenario is None else play_scenario(app, scenario, base)
+    state = app.extensions["wallet"]
+    lines = (prepare_demo(state, base) if scenario is None
+             else play_scenario(state, scenario, base))
     for line in lines:
         click.echo(line)
     sys.stdout.flush()
@@ -313,7 +320,7 @@ def _run_server(app: Flask, host: str, port: int, workers: int | None, threads: 
             return app
 
     # Connections must not cross the fork into the worker processes.
-    _state(app).engine.dispose()
+    app.extensions["wallet"].engine.dispose()
     background = None
     if with_worker:
         background = multiprocessing.get_context("spawn").Process(
@@ -329,7 +336,7 @@ def _run_server(app: Flask, host: str, port: int, workers: int | None, threads: 
 
 def _worker_process() -> None:
     """The background worker beside the web server (a separate process: its own GIL)."""
-    _run_worker(_app())
+    _run_worker(_state())
 
 
 if __name__ == "__main__":  # pragma: no cover

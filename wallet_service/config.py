@@ -202,7 +202,6 @@ class Settings:
     worker_poll_seconds: float
     worker_lease_seconds: float
     push_max_attempts: int
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def google_enabled(self) -> bool:
@@ -258,7 +257,6 @@ def load_settings(
         instance_path=instance,
         database_url=database_url,
         secret_key=secret_key,
-        extra=overrides,
         **plain,
     )
 

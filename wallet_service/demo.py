@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from flask import Flask
 from sqlalchemy import select
 
+from . import urls
 from .migrate import upgrade
 from .models import LoyaltyProgram
 from .models import Merchant
 from .schemas import ProgramCreate
 from .services.merchants import create_api_key
 from .services.programs import create_program
+from .state import WalletState
 
 DEMO_MERCHANT = "Demo Coffee"
 
@@ -41,11 +42,10 @@ DEMO_PROGRAM = {
 }
 
 
-def prepare_demo(app: Flask, base_url: str) -> Iterator[str]:
+def prepare_demo(state: WalletState, base_url: str) -> Iterator[str]:
     """Create (or reuse) the demo merchant and program; yield what to print."""
-    state = app.extensions["wallet"]
     upgrade(state.engine)
-    with state.sessionmaker() as session:
+    with state.sessions() as session:
         merchant = session.scalar(select(Merchant).where(Merchant.name == DEMO_MERCHANT))
         if merchant is None:
             merchant = Merchant(name=DEMO_MERCHANT)
@@ -65,8 +65,8 @@ def prepare_demo(app: Flask, base_url: str) -> Iterator[str]:
     yield f"database: {state.settings.database_url}"
     yield f"demo merchant {merchant_id}, program {program_id}"
     yield f"API key (shown once): {raw}"
-    yield f"Sign-up page for customers: {base_url}/join/{join_token}"
-    yield f"Printable poster with its QR code: {base_url}/join/{join_token}/poster"
+    yield f"Sign-up page for customers: {urls.join_url(base_url, join_token)}"
+    yield f"Printable poster with its QR code: {urls.poster_url(base_url, join_token)}"
     yield ""
     yield "Try it:"
     yield (f"  curl -s -X POST {api}/programs/{program_id}/members -H 'Authorization: Bearer {raw}'"
@@ -116,25 +116,26 @@ _WEEK = (
 )
 
 
-def play_scenario(app: Flask, name: str, base_url: str | None = None) -> Iterator[str]:
+def play_scenario(state: WalletState, name: str,
+                  base_url: str | None = None) -> Iterator[str]:
     """A week at a coffee shop: a stamp card and a points program with tiers, three
     customers, daily purchases, a referral, a review bonus, a refund and the daily job."""
     import datetime as dt
     from decimal import Decimal
 
     from .schemas import MemberCreate
-    from .schemas import ReceiptLine
-    from .schemas import TransactionCreate
     from .services import automations
-    from .services import ledger
+    from .services import bonuses
     from .services.members import enroll_member
+    from .services.transactions import Line
+    from .services.transactions import Operation
+    from .services.transactions import post_transaction
 
     if name not in SCENARIOS:
         raise ValueError(f"unknown scenario {name!r}; try {', '.join(SCENARIOS)}")
-    state = app.extensions["wallet"]
     upgrade(state.engine)
     region = state.settings.default_region
-    with state.sessionmaker() as session:
+    with state.sessions() as session:
         merchant = Merchant(name=f"{DEMO_MERCHANT} (scenario)")
         session.add(merchant)
         session.flush()
@@ -153,21 +154,21 @@ def play_scenario(app: Flask, name: str, base_url: str | None = None) -> Iterato
         for day, sales in enumerate(_WEEK):
             date = today + dt.timedelta(days=day)
             for who, lines in sales:
-                receipt = [ReceiptLine(sku=s, category=c, amount=Decimal(a)) for s, c, a in lines]
-                posted = ledger.post_transaction(session, merchant.id, cards[who].id,
-                                                 TransactionCreate(type="earn", lines=receipt))
+                receipt = tuple(Line(sku=s, category=c, amount=Decimal(a)) for s, c, a in lines)
+                posted = post_transaction(session, merchant.id, cards[who].id,
+                                          Operation(type="earn", lines=receipt))
                 if lines[0][0] == "BEANS-1KG" and refundable is None:
                     refundable = (cards[who].id, posted.entry.id)
-                ledger.post_transaction(session, merchant.id, stamp_cards[who].id,
-                                        TransactionCreate(type="earn", stamps=1))
+                post_transaction(session, merchant.id, stamp_cards[who].id,
+                                 Operation(type="earn", stamps=1))
                 e = posted.entry
                 yield (f"day {day + 1}: {_CUSTOMERS[who][0]} +{e.points} points "
                        f"(balance {e.balance_after}, tier {e.tier_after})")
             if day == 3:
-                automations.record_action(session, merchant.id, cards[1].id, "review", "r-1")
+                bonuses.record_action(session, merchant.id, cards[1].id, "review", "r-1")
                 yield f"day {day + 1}: {_CUSTOMERS[1][0]} +30 points for a review"
             if day == 5 and refundable is not None:
-                e = ledger.post_transaction(session, merchant.id, refundable[0], TransactionCreate(
+                e = post_transaction(session, merchant.id, refundable[0], Operation(
                     type="refund", original_id=refundable[1], amount=Decimal("950"))).entry
                 yield f"day {day + 1}: half of the coffee beans returned: {e.points} points"
             automations.run_daily(session, date, merchant_id=merchant.id)
@@ -184,8 +185,10 @@ def play_scenario(app: Flask, name: str, base_url: str | None = None) -> Iterato
             yield ""
             yield f"API key of the scenario's merchant (shown once): {raw}"
             for program in (stamps, points):
-                yield f"Sign-up page of {program.name}: {base_url}/join/{program.join_token}"
+                join = urls.join_url(base_url, program.join_token)
+                yield f"Sign-up page of {program.name}: {join}"
             for member, stamp_member in zip(cards, stamp_cards, strict=True):
-                yield (f"{member.name}'s cards: {base_url}/c/{member.card.download_token} and "
-                       f"{base_url}/c/{stamp_member.card.download_token}")
+                yield (f"{member.name}'s cards: "
+                       f"{urls.card_url(base_url, member.card.download_token)} and "
+                       f"{urls.card_url(base_url, stamp_member.card.download_token)}")
             yield f"API docs: {base_url}/api/v1/docs"

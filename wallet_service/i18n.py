@@ -113,6 +113,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "no_tier": {"ru": "пока нет", "en": "none yet"},
     "progress_points": {"ru": "До уровня «{tier}» осталось {points}.",
                         "en": "{points} to go until {tier}."},
+    "progress_visits": {"ru": "До уровня «{tier}» осталось {visits}.",
+                        "en": "{visits} to go until {tier}."},
     "progress_spend": {"ru": "До уровня «{tier}» осталось потратить {amount}.",
                        "en": "Spend {amount} more to reach {tier}."},
     "progress_label": {"ru": "Прогресс до следующего уровня", "en": "Progress to the next tier"},
@@ -161,6 +163,10 @@ PLURALS: dict[str, dict[str, dict[str, str]]] = {
     "point": {
         "ru": {"one": "балл", "few": "балла", "many": "баллов", "other": "балла"},
         "en": {"one": "point", "other": "points"},
+    },
+    "visit": {
+        "ru": {"one": "визит", "few": "визита", "many": "визитов", "other": "визита"},
+        "en": {"one": "visit", "other": "visits"},
     },
 }
 

@@ -23,16 +23,14 @@ from pydantic import field_validator
 from pydantic import model_serializer
 from pydantic import model_validator
 
+from .validation import EMAIL
+
 PROGRAM_KINDS = ("points", "stamps", "cashback", "discount")
 #: The card template a program of each kind gets unless it names one.
 KIND_TEMPLATES = {"points": "points", "stamps": "stamps", "cashback": "cashback",
                   "discount": "tiers"}
-TEMPLATES = ("points", "stamps", "tiers", "cashback")
-LANGUAGES = ("ru", "en")
-BARCODE_FORMATS = ("qr", "pdf417", "aztec", "code128")
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 _CURRENCIES = frozenset(list_currencies())
 
 Text200 = Annotated[str, Field(min_length=1, max_length=200)]
@@ -58,7 +56,7 @@ class Location(Strict):
     relevant_text: str | None = Field(None, max_length=200)
 
 
-class Design(Strict):
+class ProgramDesign(Strict):
     """How the card looks. Unset values fall back to the template's."""
 
     background_color: Color | None = None
@@ -267,7 +265,7 @@ class ProgramCreate(ProgramRules):
     languages: list[Literal["ru", "en"]] = Field(default_factory=lambda: ["ru", "en"])
     template: Literal["points", "stamps", "tiers", "cashback"] = Field(
         "points", description="Defaults to the kind's own template")
-    design: Design = Field(default_factory=Design)
+    design: ProgramDesign = Field(default_factory=ProgramDesign)
     enrollment: Enrollment = Field(default_factory=Enrollment)
 
     @model_validator(mode="after")
@@ -315,7 +313,7 @@ class ProgramUpdate(Strict):
     currency: str = Field(None, min_length=3, max_length=3)  # type: ignore[assignment]
     languages: list[Literal["ru", "en"]] | None = None
     template: Literal["points", "stamps", "tiers", "cashback"] | None = None
-    design: Design | None = None
+    design: ProgramDesign | None = None
     earning: EarningRule | None = None
     tier_basis: TierBasis | None = None
     tier_window_days: int | None = Field(None, ge=1, le=3650)
@@ -346,7 +344,7 @@ class ProgramOut(BaseModel):
     currency: str
     languages: list[str]
     template: str
-    design: Design
+    design: ProgramDesign
     earning: EarningRule
     tier_basis: TierBasis
     tier_window_days: int | None
@@ -394,7 +392,7 @@ class MemberCreate(Strict):
     @field_validator("email")
     @classmethod
     def _email(cls, v: str | None) -> str | None:
-        if v is not None and not _EMAIL.match(v):
+        if v is not None and not EMAIL.match(v):
             raise ValueError("not a valid e-mail address")
         return v
 
@@ -409,6 +407,15 @@ class MemberCreate(Strict):
 class Consent(BaseModel):
     text: str
     accepted_at: dt.datetime
+
+
+class TierProgressOut(BaseModel):
+    """The way to the next tier, as the pass and the card page show it."""
+
+    next_tier: str | None = Field(description="Null at the top tier")
+    basis: Literal["lifetime_points", "lifetime_spend", "visits"]
+    left: Decimal = Field(description="Points, visits or money (major units) still needed")
+    percent: int = Field(ge=0, le=100, description="From the current tier to the next")
 
 
 class MemberOut(BaseModel):
@@ -435,6 +442,8 @@ class MemberOut(BaseModel):
     referral_code: str | None = Field(description="The member's code for inviting friends")
     message: str | None = Field(description="The latest message on the back of the card")
     version: int
+    tier_progress: TierProgressOut | None = Field(
+        description="Null for a program without tiers")
     created_at: dt.datetime
     apple_pass_url: str | None
     google_save_url: str | None

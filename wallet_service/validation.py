@@ -1,13 +1,18 @@
-"""Turning pydantic's validation errors into ``ValidationFailed`` that names the field."""
+"""Turning pydantic's validation errors into ``ValidationFailed`` that names the field, and the
+patterns the API and the sign-up page check alike."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from typing import NoReturn
 
 from pydantic import ValidationError
 
 from .errors import ValidationFailed
+
+#: An e-mail address as members give it: something@domain.tld, no spaces.
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:

@@ -13,14 +13,19 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 
 from .config import Settings
 from .db import utcnow
+from .google import GoogleRateLimited
+from .google import GoogleUnavailable
+from .google import GoogleWalletError
 from .push import PushClient
-from .push import backoff_delay
 from .services import automations
+from .services import google as google_cards
 from .services import outbox
+from .state import WalletState
 
 log = logging.getLogger(__name__)
 
@@ -32,20 +37,29 @@ class Worker:
     def __init__(
         self,
         *,
-        sessions: sessionmaker[Any],
+        sessions: sessionmaker[Session],
         push: PushClient,
         settings: Settings,
-        google: Any = None,
+        google: google_cards.GoogleWallet | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
         rng: random.Random | None = None,
     ) -> None:
         self.sessions = sessions
         self.push = push
-        self.google = google  # a GoogleWallet, or None when Google Wallet is off
+        self.google = google if google is not None and google.enabled else None
         self.settings = settings
         self.clock = clock
         self.rng = rng or random.Random()
+        # One retry policy for every channel; the parameters are the channel's.
+        self.push_retry = outbox.RetryPolicy(max_attempts=settings.push_max_attempts)
+        self.google_retry = outbox.RetryPolicy(max_attempts=settings.push_max_attempts)
         self._last_daily: dt.date | None = None
+
+    @classmethod
+    def from_state(cls, state: WalletState, **kwargs: Any) -> Worker:
+        """A worker on the process's shared state (``build_state``)."""
+        return cls(sessions=state.sessions, push=state.push, settings=state.settings,
+                   google=state.google, **kwargs)
 
     def run_once(self) -> int:
         """One pass over every stage; returns how much work it found."""
@@ -92,9 +106,7 @@ class Worker:
         with self.sessions() as session:
             outbox.record_outcomes(
                 session, list(zip(claimed, results, strict=True)), now=self.clock(),
-                max_attempts=self.settings.push_max_attempts,
-                retry_delay=lambda attempt: backoff_delay(attempt - 1, base=5.0, cap=900.0,
-                                                          rng=self.rng),
+                policy=self.push_retry, rng=self.rng,
             )
             session.commit()
         delivered = sum(1 for r in results if r.outcome.value == "delivered")
@@ -106,10 +118,6 @@ class Worker:
         rate); retryable failures go back to the queue with back-off."""
         if self.google is None:
             return 0
-        from .google import GoogleRateLimited
-        from .google import GoogleUnavailable
-        from .google import GoogleWalletError
-
         with self.sessions() as session:
             jobs = outbox.claim_jobs(
                 session, outbox.GOOGLE, now=self.clock(), limit=limit,
@@ -118,15 +126,14 @@ class Worker:
         for job in jobs:
             with self.sessions() as session:
                 try:
-                    self.google.sync_card(session, job.target_id, self.clock())
+                    google_cards.sync_card(session, self.google, job.target_id, self.clock())
                     outbox.finish_job(session, job.id)
                 except GoogleWalletError as exc:
                     session.rollback()
                     transient = isinstance(exc, GoogleRateLimited | GoogleUnavailable)
                     outbox.retry_job(
                         session, job.id, job.attempts + 1, now=self.clock(),
-                        max_attempts=self.settings.push_max_attempts if transient else 0,
-                        delay=backoff_delay(job.attempts, base=5.0, cap=900.0, rng=self.rng),
+                        policy=self.google_retry, rng=self.rng, transient=transient,
                         error=f"{type(exc).__name__}: {exc}")
                     log.warning("Google update of card %s failed: %s", job.target_id, exc)
                 session.commit()
@@ -147,30 +154,3 @@ class Worker:
             if found < self.BACKLOG:
                 stop.wait(self.settings.worker_poll_seconds)
         log.info("worker stopped")
-
-
-def make_push_client(settings: Settings) -> PushClient:
-    """The push client the settings ask for (``WALLET_PUSH_BACKEND``): APNs authenticated
-    with the pass certificate and key (Apple's documented way, spec §4.2), or with a .p8
-    key; ``null`` when there is nothing APNs would accept (development certificates)."""
-    from .push import ApnsPushClient
-    from .push import CertificateAuth
-    from .push import NullPushClient
-    from .push import TokenAuth
-
-    backend = settings.push_backend
-    if backend == "auto":
-        backend = "null" if settings.apple_dev_certs and not settings.apns_p8 else "apns"
-    if backend == "null":
-        return NullPushClient()
-    auth: CertificateAuth | TokenAuth
-    if settings.apns_p8 and settings.apns_key_id:
-        auth = TokenAuth(key_id=settings.apns_key_id, team_id=settings.apple_team_id,
-                         private_key=settings.apns_p8)
-    else:
-        from .apple_passes import load_signer
-
-        signer = load_signer(settings)
-        auth = CertificateAuth(certificate=signer.certificate, private_key=signer.private_key)
-    return ApnsPushClient(topic=settings.apple_pass_type_id, auth=auth,
-                          base_url=settings.apns_url, ca_file=settings.apns_ca_file)

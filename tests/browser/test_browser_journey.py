@@ -17,8 +17,11 @@ from conftest import make_merchant
 from sqlalchemy import select
 
 from wallet_service import i18n
+from wallet_service.google import NullWalletObjects
+from wallet_service.google import object_id
 from wallet_service.models import Member
-from wallet_service.web.ratelimit import RateLimiter
+from wallet_service.ratelimit import RateLimiter
+from wallet_service.services.google import GoogleWallet
 
 # The fixtures of ``browser_support`` (not a conftest.py: ``conftest`` is the suite's own).
 browser = browser_support.browser
@@ -33,17 +36,21 @@ IPHONE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit
 LOCALES = {"ru": "ru-RU", "en": "en-US"}
 
 
-class FakeGoogle:
-    def save_url(self, session: Any, card: Any) -> str:
-        return f"https://pay.google.com/gp/v/save/test-{card.serial_number}"
+FAKE_ISSUER = "3388000000012345678"
+
+
+class FakeGoogle(NullWalletObjects):
+    """Google's API as far as a save link needs it: objects are accepted, links are fake."""
+
+    def save_url(self, object_ids: Any, origins: Any, *, now: Any = None) -> str:
+        return f"https://pay.google.com/gp/v/save/test-{object_ids[0]}"
 
 
 @pytest.fixture
 def shop(live: Any) -> dict[str, Any]:
     """A merchant's program with a questionnaire, created through the live app's API."""
-    live.app.extensions["wallet_join_rate_limiter"] = RateLimiter(100)
-    live.app.extensions["wallet_page_rate_limiter"] = RateLimiter(1000)
-    live.app.extensions.pop("wallet_google", None)
+    live.app.extensions["wallet"].limiters.join = RateLimiter(100)
+    live.app.extensions["wallet"].limiters.pages = RateLimiter(1000)
     merchant_id, key = make_merchant(live.app, "Zerno")
     api = Api(live.app.test_client(), key, merchant_id)
     program = api.program(
@@ -122,7 +129,7 @@ def test_join_then_add_to_apple_wallet(browser, live, shop, lang, tmp_path):
         page.get_by_role("button", name=t("submit")).click()
         page.wait_for_url(f"{live.url}/c/*")
 
-        with live.app.extensions["wallet"].sessionmaker() as s:
+        with live.app.extensions["wallet"].sessions() as s:
             member = s.scalar(select(Member).where(Member.merchant_id == shop["api"].merchant_id))
             assert member.phone == "+79123456789" and member.source == "join_page"
             assert member.consent_text == shop["program"]["enrollment"]["consent_text"][lang]
@@ -156,7 +163,10 @@ def test_join_then_add_to_apple_wallet(browser, live, shop, lang, tmp_path):
 
 def test_google_button_when_google_is_configured(browser, live, shop):
     member = shop["api"].member(shop["program"]["id"], answers={"drink": "Чай"})
-    live.app.extensions["wallet_google"] = FakeGoogle()
+    state = live.app.extensions["wallet"]
+    off = state.google
+    # Google's mapping wants https links, which the live server (http) is not.
+    state.google = GoogleWallet(FAKE_ISSUER, "https://wallet.example.test", FakeGoogle())
     try:
         for user_agent, first in ((ANDROID_UA, "add-google"), (IPHONE_UA, "add-apple")):
             context = browser.new_context(viewport=PHONE, locale="ru-RU", user_agent=user_agent)
@@ -166,12 +176,13 @@ def test_google_button_when_google_is_configured(browser, live, shop):
                 google = page.locator("#add-google")
                 assert google.inner_text() == i18n.t("ru", "add_google")
                 assert google.get_attribute("href") == (
-                    f"https://pay.google.com/gp/v/save/test-{member['card_number']}")
+                    "https://pay.google.com/gp/v/save/test-"
+                    + object_id(FAKE_ISSUER, member["card_number"]))
                 assert page.locator(".wallet-buttons a").first.get_attribute("id") == first
             finally:
                 context.close()
     finally:
-        live.app.extensions.pop("wallet_google", None)
+        state.google = off
 
 
 def test_language_switch_is_remembered(browser, live, shop):

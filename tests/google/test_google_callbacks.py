@@ -23,6 +23,7 @@ from wallet_service.google import parse_root_keys
 from wallet_service.google import signed_bytes
 from wallet_service.google import verify_callback
 
+
 @pytest.fixture
 def now() -> float:
     """The verifier's clock for one test, read when the test starts: it is passed as ``now``,

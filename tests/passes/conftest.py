@@ -11,10 +11,10 @@ from pass_helpers import make_content
 from pass_helpers import make_design
 from pass_helpers import open_pkpass
 
-from wallet_service import apple_assets
-from wallet_service.passes import CardContent
-from wallet_service.passes import Design
-from wallet_service.passes import SignerCredentials
+from wallet_service.apple import CardContent
+from wallet_service.apple import Design
+from wallet_service.apple import SignerCredentials
+from wallet_service.apple import assets as apple_assets
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,10 @@ import io
 import zipfile
 from typing import Any
 
-from wallet_service.passes import CardContent
-from wallet_service.passes import Design
-from wallet_service.passes import MerchantContact
-from wallet_service.passes import StoreLocation
+from wallet_service.apple import CardContent
+from wallet_service.apple import Design
+from wallet_service.apple import MerchantContact
+from wallet_service.apple import StoreLocation
 
 PASS_TYPE_ID = "pass.com.example.loyalty"
 TEAM_ID = "ABCDE12345"

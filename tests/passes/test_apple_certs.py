@@ -19,17 +19,17 @@ from cryptography.x509.oid import NameOID
 from pass_helpers import PASS_TYPE_ID
 from pass_helpers import TEAM_ID
 
-from wallet_service import apple_assets
-from wallet_service.apple_assets import DevCertPaths
-from wallet_service.apple_assets import Finding
-from wallet_service.apple_assets import check_credentials
-from wallet_service.apple_assets import doctor
-from wallet_service.apple_assets import has_errors
+from wallet_service.apple import SignerCredentials
+from wallet_service.apple import assets as apple_assets
+from wallet_service.apple import certificate_identity
+from wallet_service.apple.assets import DevCertPaths
+from wallet_service.apple.assets import Finding
+from wallet_service.apple.assets import check_credentials
+from wallet_service.apple.assets import doctor
+from wallet_service.apple.assets import has_errors
+from wallet_service.apple.signing import PASS_SIGNING_EKU
+from wallet_service.apple.signing import PASS_TYPE_ID_EXTENSION
 from wallet_service.errors import ConfigurationError
-from wallet_service.passes import SignerCredentials
-from wallet_service.passes import certificate_identity
-from wallet_service.passes.signing import PASS_SIGNING_EKU
-from wallet_service.passes.signing import PASS_TYPE_ID_EXTENSION
 
 
 def load_cert(path: Path) -> x509.Certificate:

@@ -10,13 +10,13 @@ import pytest
 from pass_helpers import make_content
 from pass_helpers import make_design
 
-from wallet_service import apple_assets
+from wallet_service.apple import CardContent
+from wallet_service.apple import StoreLocation
+from wallet_service.apple import assets as apple_assets
+from wallet_service.apple import build_pass_json
+from wallet_service.apple import localized_strings
+from wallet_service.apple.model import FIELD_SOURCES
 from wallet_service.errors import InvalidInput
-from wallet_service.passes import CardContent
-from wallet_service.passes import StoreLocation
-from wallet_service.passes import build_pass_json
-from wallet_service.passes import localized_strings
-from wallet_service.passes.model import FIELD_SOURCES
 
 AREAS = ("headerFields", "primaryFields", "secondaryFields", "auxiliaryFields", "backFields")
 
@@ -192,7 +192,7 @@ def test_back_fields_hold_rules_terms_contact_and_card_page() -> None:
 
 
 def test_empty_optional_values_are_left_out() -> None:
-    from wallet_service.passes import MerchantContact
+    from wallet_service.apple import MerchantContact
 
     doc = pass_json(
         design_changes={
@@ -263,7 +263,7 @@ def test_points_label_renames_the_unit_in_every_language() -> None:
 
 
 def test_every_field_source_has_a_value_function() -> None:
-    from wallet_service.passes.content import _SOURCES
+    from wallet_service.apple.content import _SOURCES
 
     assert set(_SOURCES) == FIELD_SOURCES
 

@@ -18,8 +18,8 @@ from pass_helpers import TEMPLATE_NAMES
 from pass_helpers import make_content
 from pass_helpers import make_design
 
-from wallet_service import apple_assets
-from wallet_service.passes import build_pass_json
+from wallet_service.apple import assets as apple_assets
+from wallet_service.apple import build_pass_json
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 

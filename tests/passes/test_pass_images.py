@@ -9,9 +9,9 @@ import zlib
 import pytest
 from PIL import Image
 
+from wallet_service.apple import images as image_module
+from wallet_service.apple import prepare_image
 from wallet_service.errors import InvalidInput
-from wallet_service.passes import images as image_module
-from wallet_service.passes import prepare_image
 
 
 def encode(picture: Image.Image, fmt: str, **options: object) -> bytes:

@@ -1,4 +1,4 @@
-"""Built-in templates, pass.strings encoding, purity of wallet_service.passes (§1.4, §1.5)."""
+"""Built-in templates, pass.strings encoding, purity of wallet_service.apple (§1.4, §1.5)."""
 
 from __future__ import annotations
 
@@ -14,15 +14,17 @@ import pytest
 from pass_helpers import TEMPLATE_NAMES
 from PIL import Image
 
-from wallet_service import apple_assets
+from wallet_service.apple import PassTemplate
+from wallet_service.apple import TemplateFile
+from wallet_service.apple import assets as apple_assets
+from wallet_service.apple import decode_strings
+from wallet_service.apple import encode_strings
 from wallet_service.errors import ConfigurationError
 from wallet_service.errors import InvalidInput
-from wallet_service.passes import PassTemplate
-from wallet_service.passes import TemplateFile
-from wallet_service.passes import decode_strings
-from wallet_service.passes import encode_strings
 
-PASSES_DIR = Path(apple_assets.__file__).parent / "passes"
+APPLE_DIR = Path(apple_assets.__file__).parent
+#: The one module of the package that reads and writes files (templates, certificates).
+IO_MODULE = "assets.py"
 SIZES = {"icon": (29, 29), "strip": (375, 123)}
 
 
@@ -107,7 +109,7 @@ def _template(**changes: object) -> PassTemplate:
 
 
 def dict_of(value: object) -> object:
-    from wallet_service.passes._frozen import thaw
+    from wallet_service.apple._frozen import thaw
 
     return thaw(value)
 
@@ -178,8 +180,9 @@ def test_templates_need_an_icon_and_matching_strings() -> None:
     assert TemplateFile(b"abc").sha1 == "a9993e364706816aba3e25717850c26c9cd0d89d"
 
 
-def test_passes_package_is_pure() -> None:
-    """No web framework, database, network or file access inside wallet_service.passes."""
+def test_apple_package_is_pure_but_for_its_io_module() -> None:
+    """No web framework, database, network or file access inside wallet_service.apple, except
+    the file access of its declared I/O module."""
     forbidden_modules = {
         "flask",
         "sqlalchemy",
@@ -194,7 +197,9 @@ def test_passes_package_is_pure() -> None:
         "tempfile",
         "sqlite3",
     }
-    for path in PASSES_DIR.glob("*.py"):
+    for path in APPLE_DIR.glob("*.py"):
+        if path.name == IO_MODULE:
+            continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
@@ -212,7 +217,7 @@ def test_passes_package_is_pure() -> None:
                     name.split(".")[0] not in forbidden_modules and name not in forbidden_modules
                 ), (path.name, name)
     code = (
-        "import sys, wallet_service.passes; "
+        "import sys, wallet_service.apple; "
         "assert not {'flask', 'sqlalchemy'} & set(sys.modules), sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -22,15 +22,15 @@ from pass_helpers import make_content
 from pass_helpers import make_design
 from PIL import Image
 
-from wallet_service import apple_assets
+from wallet_service.apple import CardContent
+from wallet_service.apple import Design
+from wallet_service.apple import SignerCredentials
+from wallet_service.apple import assets as apple_assets
+from wallet_service.apple import build_pkpass
+from wallet_service.apple import decode_strings
+from wallet_service.apple import prepare_image
+from wallet_service.apple import sign_manifest
 from wallet_service.errors import ConfigurationError
-from wallet_service.passes import CardContent
-from wallet_service.passes import Design
-from wallet_service.passes import SignerCredentials
-from wallet_service.passes import build_pkpass
-from wallet_service.passes import decode_strings
-from wallet_service.passes import prepare_image
-from wallet_service.passes import sign_manifest
 
 W3C_DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$")
 RGB = re.compile(r"^rgb\((\d{1,3}), (\d{1,3}), (\d{1,3})\)$")

@@ -57,6 +57,8 @@ from ._mapping import loyalty_object
 from ._mapping import object_id
 from ._mapping import object_patch
 from ._mapping import sanitize_suffix
+from ._protocol import NullWalletObjects
+from ._protocol import WalletObjects
 from ._retry import ErrorKind
 from ._retry import TokenBucket
 from ._retry import backoff_delay
@@ -95,9 +97,11 @@ __all__ = [
     "GoogleWalletClient",
     "GoogleWalletError",
     "NotificationQuotaExceeded",
+    "NullWalletObjects",
     "RootKey",
     "SchemaViolation",
     "TokenBucket",
+    "WalletObjects",
     "backoff_delay",
     "class_id",
     "classify_error",

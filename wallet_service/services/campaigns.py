@@ -9,7 +9,6 @@ text through the back field's ``changeMessage``.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from sqlalchemy import bindparam
 from sqlalchemy import func
@@ -18,13 +17,12 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
-from ..errors import ResourceNotFound
 from ..models import Campaign
 from ..models import LoyaltyCard
 from ..models import Member
 from ..schemas import Segment
-from .cards import next_last_modified
-from .cards import publish_change
+from .outbox import next_last_modified
+from .outbox import publish_change
 from .programs import get_program
 
 CARDS = LoyaltyCard.__table__
@@ -108,18 +106,3 @@ def list_campaigns(session: Session, merchant_id: int, program_id: int) -> list[
     program = get_program(session, merchant_id, program_id)
     return list(session.scalars(select(Campaign).where(Campaign.program_id == program.id)
                                 .order_by(Campaign.id.desc())))
-
-
-def get_campaign(session: Session, merchant_id: int, campaign_id: int) -> Campaign:
-    """:raises ResourceNotFound: missing, or another merchant's."""
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None:
-        raise ResourceNotFound(f"campaign {campaign_id} not found", field="campaign_id")
-    get_program(session, merchant_id, campaign.program_id)
-    return campaign
-
-
-def campaign_out(campaign: Campaign) -> dict[str, Any]:
-    return {"id": campaign.id, "program_id": campaign.program_id, "text": campaign.text,
-            "segment": campaign.segment, "reached": campaign.reached,
-            "created_at": campaign.created_at}

@@ -1,5 +1,8 @@
 """The points ledger: every balance change is an immutable row written together with the
-card's new balance, tier and version, in the caller's transaction.
+card's new balance, tier and version, in the caller's transaction. What each operation
+(earn, redeem, refund, adjust) changes is worked out in :mod:`.transactions`, bonuses in
+:mod:`.bonuses`; the card rules themselves (stamp wrap, zero floor, tiers) are in
+:mod:`wallet_service.rules`.
 
 Concurrency: the card row is locked (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite
 serializes writers with ``BEGIN IMMEDIATE``) before the balance is read, so concurrent
@@ -39,12 +42,8 @@ runs the same four statements as before they existed.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 from dataclasses import dataclass
 from dataclasses import field
-from decimal import ROUND_FLOOR
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_
@@ -58,22 +57,19 @@ from sqlalchemy.orm import Session
 
 from ..db import utcnow
 from ..errors import InsufficientBalance
-from ..errors import InvalidInput
-from ..errors import ResourceConflict
 from ..errors import ResourceNotFound
 from ..errors import ValidationFailed
 from ..models import LedgerTransaction
 from ..models import LoyaltyCard
 from ..models import LoyaltyProgram
 from ..models import PointLot
-from ..schemas import TransactionCreate
-from .cards import next_last_modified
-from .cards import publish_change
-from .tiers import cashback_for
-from .tiers import minor_units
-from .tiers import points_for_amount
-from .tiers import tier_for
-from .tiers import tier_rank
+from ..rules import Totals
+from ..rules import add_stamps
+from ..rules import apply_points
+from ..rules import tier_for
+from ..rules import tier_rank
+from .outbox import next_last_modified
+from .outbox import publish_change
 
 TXN = LedgerTransaction.__table__
 CARD = LoyaltyCard.__table__
@@ -88,7 +84,7 @@ _CARD_COLUMNS = (
     LoyaltyProgram.id.label("program_id"), LoyaltyProgram.kind, LoyaltyProgram.currency,
     LoyaltyProgram.rules, LoyaltyProgram.languages,
 )
-_LOCK_CARD = (
+LOCK_CARD = (
     select(*_CARD_COLUMNS)
     .join(LoyaltyProgram, LoyaltyProgram.id == CARD.c.program_id)
     .where(CARD.c.member_id == bindparam("member_id"),
@@ -101,7 +97,7 @@ _LOCK_CARD_BY_ID = (
     .where(CARD.c.id == bindparam("card_id"))
     .with_for_update(of=CARD)
 )
-_FIND_KEY = (
+FIND_KEY = (
     select(TXN, CARD.c.member_id, LoyaltyProgram.currency)
     .join(CARD, CARD.c.id == TXN.c.card_id)
     .join(LoyaltyProgram, LoyaltyProgram.id == CARD.c.program_id)
@@ -116,6 +112,8 @@ _UPDATE_CARD = (
     .where(CARD.c.id == bindparam("card_id"))
     .values({c: bindparam(c) for c in _CARD_FIELDS})
 )
+
+NOTHING_PENDING = Totals()
 
 #: Entry types that count as earning for lifetime points and windowed tiers.
 EARNING_TYPES = ("earn", "bonus", "refund")
@@ -174,233 +172,9 @@ class Change:
     force_visible: bool = False
 
 
-def request_fingerprint(member_id: int, data: TransactionCreate) -> str:
-    body = json.dumps({"member_id": member_id, **data.model_dump(mode="json")}, sort_keys=True)
-    return hashlib.sha256(body.encode()).hexdigest()
-
-
-def to_minor(currency: str, amount: Decimal, field: str = "amount") -> int:
-    """:raises InvalidInput: more decimals than the currency has."""
-    scaled = amount * minor_units(currency)
-    if scaled != scaled.to_integral_value():
-        raise InvalidInput(
-            f"{field}: {amount} has more decimals than {currency} allows", field=field
-        )
-    return int(scaled)
-
-
 def lock_card(session: Session, card_id: int) -> Any:
     """The card row with its program's columns, locked for this transaction."""
     return session.execute(_LOCK_CARD_BY_ID, {"card_id": card_id}).one()
-
-
-def post_transaction(
-    session: Session,
-    merchant_id: int,
-    member_id: int,
-    data: TransactionCreate,
-    *,
-    idempotency_key: str | None = None,
-) -> Posted:
-    """Apply one earn, redeem, adjust or refund to a member's card.
-
-    If a concurrent request commits the same idempotency key for another member first, the
-    insert or the commit raises ``IntegrityError``; the caller rolls back and calls again,
-    and the retry answers with that request's result (or refuses the mismatch).
-
-    :raises ResourceNotFound: the member (or the refunded purchase) is missing or another
-        merchant's.
-    :raises InsufficientBalance: the balance would go below zero.
-    :raises ResourceConflict: the card is closed, a stamp limit is reached, or the purchase
-        is refunded already.
-    :raises ValidationFailed: the idempotency key was used for a different request, or the
-        request does not fit the program's kind.
-    """
-    card = session.execute(
-        _LOCK_CARD, {"member_id": member_id, "merchant_id": merchant_id}
-    ).first()
-    if card is None:
-        raise ResourceNotFound(f"member {member_id} not found", field="member_id")
-    # Checked under the card lock, so a retry that raced its first attempt sees its row.
-    fingerprint = request_fingerprint(member_id, data) if idempotency_key else None
-    if idempotency_key and (done := _replay(session, merchant_id, idempotency_key, fingerprint)):
-        return done
-    if card.status != "active":
-        raise ResourceConflict("the card is closed", field="member_id")
-
-    now = utcnow()
-    if data.type == "earn":
-        change = _earn(session, card, data, now)
-    elif data.type == "redeem":
-        change = _redeem(card, data)
-    elif data.type == "refund":
-        change = _refund(session, card, data)
-    else:
-        change = _adjust(card, data)
-    entry = apply_change(session, merchant_id, card, change, now=now,
-                         idempotency_key=idempotency_key, fingerprint=fingerprint)
-    if change.visit and card.visits == 0 and card.referred_by_id is not None:
-        from .automations import grant_referral
-
-        grant_referral(session, merchant_id, card.id, card.referred_by_id, card.rules)
-    return Posted(entry, card.currency, replayed=False)
-
-
-def _purchase(card: Any, data: TransactionCreate) -> tuple[int, list[tuple[int, str | None]],
-                                                           dict[str, Any]]:
-    """The purchase's amount in minor units, its eligible lines and what the entry keeps
-    about them."""
-    currency, rules = card.currency, card.rules
-    details: dict[str, Any] = {}
-    if data.lines is None:
-        assert data.amount is not None
-        amount = to_minor(currency, data.amount)
-        return amount, [(amount, None)], details
-    excluded = rules.get("excluded") or {}
-    skus, categories = set(excluded.get("skus", ())), set(excluded.get("categories", ()))
-    eligible: list[tuple[int, str | None]] = []
-    kept = []
-    for index, line in enumerate(data.lines):
-        minor = to_minor(currency, line.amount, f"lines.{index}.amount")
-        out = line.sku in skus or line.category in categories
-        if not out:
-            eligible.append((minor, line.category))
-        kept.append({"sku": line.sku, "category": line.category, "amount_minor": minor,
-                     **({"excluded": True} if out else {})})
-    details["lines"] = kept
-    amount = sum(line["amount_minor"] for line in kept)
-    return amount, eligible, details
-
-
-def _earn(session: Session, card: Any, data: TransactionCreate, now: dt.datetime) -> Change:
-    kind, rules = card.kind, card.rules
-    change = Change("earn", reason=data.reason)
-    if data.points is not None:
-        if kind not in ("points", "cashback"):
-            raise ValidationFailed(f"points: a {kind} program does not earn points; "
-                                   "give stamps or a purchase", field="points")
-        change.points = change.lifetime_points = data.points
-        return change
-    if data.stamps is not None:
-        if kind != "stamps":
-            raise ValidationFailed(f"stamps: a {kind} program has no stamps", field="stamps")
-        allowed = _stamp_allowance(session, card, now)
-        if allowed is not None and data.stamps > allowed:
-            raise ResourceConflict(
-                f"stamps: the stamp limit of this card allows {allowed} more now",
-                field="stamps", allowed=allowed)
-        change.stamps, change.visit = data.stamps, True
-        return change
-    amount, eligible, change.details = _purchase(card, data)
-    eligible_minor = sum(minor for minor, _ in eligible)
-    change.amount_minor, change.spend_minor, change.visit = amount, amount, True
-    if eligible_minor != amount:
-        change.details["eligible_minor"] = eligible_minor
-    if kind == "points":
-        change.points = points_for_amount(rules, card.currency, eligible_minor, card.tier)
-    elif kind == "cashback":
-        change.points = cashback_for(rules, eligible, card.tier)
-    elif kind == "stamps":
-        stamp_rule = rules["stamps"]
-        minimum = stamp_rule.get("min_amount")
-        if eligible_minor > 0 and (
-                minimum is None
-                or eligible_minor >= to_minor(card.currency, Decimal(str(minimum)))):
-            stamps = int(stamp_rule.get("per_purchase", 1))
-            allowed = _stamp_allowance(session, card, now)
-            if allowed is not None and stamps > allowed:
-                change.details["stamp_limit"] = stamps - allowed
-                stamps = allowed
-            change.stamps = stamps
-    change.lifetime_points = change.points
-    return change
-
-
-def _stamp_allowance(session: Session, card: Any, now: dt.datetime) -> int | None:
-    """How many stamps the card may still get within the program's stamp window."""
-    rule = card.rules["stamps"]
-    limit = rule.get("max_per_window")
-    if limit is None:
-        return None
-    since = now - dt.timedelta(minutes=int(rule.get("window_minutes", 60)))
-    given = session.scalar(
-        select(func.coalesce(func.sum(TXN.c.stamps), 0))
-        .where(TXN.c.card_id == card.id, TXN.c.type == "earn", TXN.c.created_at > since)
-    )
-    return max(int(limit) - int(given or 0), 0)
-
-
-def _redeem(card: Any, data: TransactionCreate) -> Change:
-    kind, rules = card.kind, card.rules
-    if kind == "discount":
-        raise ValidationFailed("type: a discount program has no balance to redeem", field="type")
-    if kind == "cashback":
-        if data.amount is None:
-            raise ValidationFailed("amount: give the amount of money to pay with cashback",
-                                   field="amount")
-        minor = to_minor(card.currency, data.amount)
-        share = Decimal(str((rules.get("cashback") or {}).get("max_redeem_percent", 100)))
-        if data.purchase_amount is not None or share < 100:
-            if data.purchase_amount is None:
-                raise ValidationFailed(
-                    f"purchase_amount: required; cashback pays at most {share}% of a purchase",
-                    field="purchase_amount")
-            purchase = to_minor(card.currency, data.purchase_amount, "purchase_amount")
-            ceiling = int((Decimal(purchase) * share / 100).to_integral_value(ROUND_FLOOR))
-            if minor > ceiling:
-                raise ValidationFailed(
-                    f"amount: cashback pays at most {share}% of the purchase here",
-                    field="amount", allowed=ceiling)
-        return Change("redeem", points=-minor, amount_minor=minor, reason=data.reason)
-    if data.amount is not None:
-        raise ValidationFailed("amount: not allowed for redeem; give points", field="amount")
-    assert data.points is not None
-    return Change("redeem", points=-data.points, reason=data.reason)
-
-
-def _adjust(card: Any, data: TransactionCreate) -> Change:
-    if data.stamps is not None and card.kind != "stamps":
-        raise ValidationFailed(f"stamps: a {card.kind} program has no stamps", field="stamps")
-    points = data.points or 0
-    return Change("adjust", points=points, stamps=data.stamps or 0,
-                  lifetime_points=points, reason=data.reason)
-
-
-def _refund(session: Session, card: Any, data: TransactionCreate) -> Change:
-    original = session.execute(
-        select(TXN).where(TXN.c.id == data.original_id, TXN.c.card_id == card.id,
-                          TXN.c.type == "earn")
-    ).first()
-    if original is None or original.amount_minor is None:
-        raise ResourceNotFound(f"original_id: no purchase {data.original_id} on this card",
-                               field="original_id")
-    earlier = session.execute(
-        select(TXN.c.amount_minor, TXN.c.details)
-        .where(TXN.c.card_id == card.id, TXN.c.type == "refund",
-               TXN.c.reference_id == original.id)
-    ).all()
-    refunded = sum(r.amount_minor or 0 for r in earlier)
-    left = original.amount_minor - refunded
-    if left <= 0:
-        raise ResourceConflict(f"original_id: purchase {original.id} is refunded already",
-                               field="original_id")
-    amount = left if data.amount is None else to_minor(card.currency, data.amount)
-    if amount > left:
-        raise ValidationFailed(
-            f"amount: only {left} minor units of this purchase are left to refund",
-            field="amount", allowed=left)
-    reversed_before = sum((r.details or {}).get("reversed_points", 0) for r in earlier)
-    stamps_before = sum((r.details or {}).get("reversed_stamps", 0) for r in earlier)
-    # Cumulative targets, so partial refunds add up to exactly what the purchase earned.
-    earned = original.points if card.kind != "stamps" else 0
-    points = earned * (refunded + amount) // original.amount_minor - reversed_before
-    stamps = original.stamps * (refunded + amount) // original.amount_minor - stamps_before
-    return Change(
-        "refund", points=-points, stamps=-stamps, amount_minor=amount, spend_minor=-amount,
-        lifetime_points=-points, reason=data.reason, reference_id=original.id,
-        details={"reversed_points": points, "reversed_stamps": stamps}, cap_at_zero=True,
-        lot_of=original.id,
-    )
 
 
 def apply_change(
@@ -425,24 +199,23 @@ def apply_change(
 
     stamps = card.stamps
     if change.stamps:
-        stamps += change.stamps
-        if stamps < 0:
-            details["unrecovered_stamps"] = -stamps
-            stamps = 0
         goal = int((rules.get("stamps") or {}).get("goal", 0))
-        if goal and stamps >= goal:
-            rewards, stamps = divmod(stamps, goal)
-            points += rewards
-            details["rewards"] = rewards
+        wrapped = add_stamps(stamps, change.stamps, goal)
+        stamps = wrapped.stamps
+        if wrapped.unrecovered:
+            details["unrecovered_stamps"] = wrapped.unrecovered
+        if wrapped.rewards:
+            points += wrapped.rewards
+            details["rewards"] = wrapped.rewards
 
-    balance = card.balance + points
-    if balance < 0:
-        if not change.cap_at_zero:
-            raise InsufficientBalance(
-                f"points: the balance is {card.balance}, {-points} cannot be taken",
-                field="points", balance=card.balance)
-        details["unrecovered"] = -balance
-        points, balance = -card.balance, 0
+    after = apply_points(card.balance, points, cap_at_zero=change.cap_at_zero)
+    if after is None:
+        raise InsufficientBalance(
+            f"points: the balance is {card.balance}, {-points} cannot be taken",
+            field="points", balance=card.balance)
+    if after.unrecovered:
+        details["unrecovered"] = after.unrecovered
+    points, balance = after.points, after.balance
 
     lifetime_points = max(0, card.lifetime_points + change.lifetime_points)
     lifetime_spend = max(0, card.lifetime_spend_minor + change.spend_minor)
@@ -454,12 +227,11 @@ def apply_change(
         tier = change.tier
     elif rules.get("tiers"):
         if rules.get("tier_window_days"):
-            totals = window_totals(session, card.id, rules, now.date(), pending=(
+            totals = window_totals(session, card.id, rules, now.date(), pending=Totals(
                 change.lifetime_points, change.spend_minor, 1 if change.visit else 0))
         else:
-            totals = (lifetime_points, lifetime_spend, visits)
-        reached = tier_for(rules, card.currency, lifetime_points=totals[0],
-                           lifetime_spend_minor=totals[1], visits=totals[2])
+            totals = Totals(lifetime_points, lifetime_spend, visits)
+        reached = tier_for(rules, card.currency, totals)
         if tier_rank(rules, reached) > tier_rank(rules, tier):
             details["upgrade"] = {"from": tier, "to": reached}
             tier = reached
@@ -521,7 +293,7 @@ def _move_lots(session: Session, card_id: int, txn_id: int, points: int, rules: 
 
 
 def window_totals(session: Session, card_id: int, rules: Any, today: dt.date,
-                  pending: tuple[int, int, int] = (0, 0, 0)) -> tuple[int, int, int]:
+                  pending: Totals = NOTHING_PENDING) -> Totals:
     """Points earned, spend and visits within the program's tier window ending ``today``,
     plus the ``pending`` change not written yet."""
     since = dt.datetime.combine(today - dt.timedelta(days=int(rules["tier_window_days"])),
@@ -536,14 +308,18 @@ def window_totals(session: Session, card_id: int, rules: Any, today: dt.date,
             func.count(case((and_(TXN.c.type == "earn", TXN.c.amount_minor.is_not(None)), 1))),
         ).where(TXN.c.card_id == card_id, TXN.c.created_at >= since)
     ).one()
-    return (max(0, int(row[0]) + pending[0]), max(0, int(row[1]) + pending[1]),
-            int(row[2]) + pending[2])
+    return Totals(max(0, int(row[0]) + pending.points),
+                  max(0, int(row[1]) + pending.spend_minor), int(row[2]) + pending.visits)
 
 
-def _replay(
+def replay(
     session: Session, merchant_id: int, key: str, fingerprint: str | None
 ) -> Posted | None:
-    row = session.execute(_FIND_KEY, {"merchant_id": merchant_id, "key": key}).first()
+    """The result of the entry stored under idempotency ``key``, or None for a new key.
+
+    :raises ValidationFailed: the key was used for a different request.
+    """
+    row = session.execute(FIND_KEY, {"merchant_id": merchant_id, "key": key}).first()
     if row is None:
         return None
     if row.request_hash != fingerprint:
@@ -551,7 +327,7 @@ def _replay(
             "Idempotency-Key: this key was already used for a different request",
             field="Idempotency-Key",
         )
-    return Posted(_entry(row, row.member_id), row.currency, replayed=True)
+    return Posted(entry_from_row(row, row.member_id), row.currency, replayed=True)
 
 
 def key_used(session: Session, merchant_id: int, key: str) -> bool:
@@ -561,7 +337,8 @@ def key_used(session: Session, merchant_id: int, key: str) -> bool:
     ) is not None
 
 
-def _entry(row: object, member_id: int) -> Entry:
+def entry_from_row(row: object, member_id: int) -> Entry:
+    """An :class:`Entry` from a selected ledger row."""
     r = row._mapping  # type: ignore[attr-defined]
     return Entry(r["id"], member_id, r["type"], r["points"], r["amount_minor"], r["reason"],
                  r["balance_after"], r["tier_after"], r["created_at"], r["stamps"],
@@ -591,4 +368,6 @@ def list_transactions(
     query = select(TXN).where(TXN.c.card_id == card_id).order_by(TXN.c.id.desc()).limit(limit)
     if before_id is not None:
         query = query.where(TXN.c.id < before_id)
-    return [_entry(r, member_id) for r in session.execute(query)], currency
+    return [entry_from_row(r, member_id) for r in session.execute(query)], currency
+
+

@@ -19,11 +19,12 @@ from ..errors import ResourceNotFound
 from ..errors import ValidationFailed
 from ..models import LoyaltyCard
 from ..models import Member
+from ..rules import Totals
+from ..rules import tier_for
 from ..schemas import MemberCreate
-from .cards import next_last_modified
-from .cards import publish_change
+from .outbox import next_last_modified
+from .outbox import publish_change
 from .programs import get_program
-from .tiers import tier_for
 
 
 def normalize_phone(raw: str, default_region: str) -> str:
@@ -160,8 +161,7 @@ def enroll_member(
             serial_number=new_card_number(),
             authentication_token=secrets.token_urlsafe(24),
             download_token=secrets.token_urlsafe(24),
-            tier=tier_for(program.rules, program.currency, lifetime_points=0,
-                          lifetime_spend_minor=0),
+            tier=tier_for(program.rules, program.currency, Totals()),
             referral_code=new_referral_code(),
             referred_by_id=referred_by,
             balance=0,

@@ -1,6 +1,9 @@
-"""The transactional outbox and its delivery queue.
+"""The transactional outbox and its delivery queue: one module for both ends.
 
-Requests only write ``card_changes`` rows next to the change itself. Workers then:
+**Writing.** Every visible change of a card gets a new version, a distinct
+``Last-Modified`` and a ``card_changes`` row, all in the caller's transaction
+(:func:`publish_change`, :func:`publish_cards`, :func:`publish_program_change`). Requests
+write nothing else for delivery. Workers then:
 
 1. **sequence** pending changes: give each changed card the next update tags from the
    single counter row and create one pending push job per registered device. The counter's
@@ -14,15 +17,18 @@ Requests only write ``card_changes`` rows next to the change itself. Workers the
 3. **record** what APNs answered (spec §4.4): delivered jobs are deleted; invalid tokens
    remove the device's registrations; throttling and server errors retry with jittered
    exponential backoff; everything is logged in ``push_attempts``.
+
+APNs and Google jobs share one retry policy (:class:`RetryPolicy`), with its parameters per
+channel.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from typing import Protocol
 
 from sqlalchemy import and_
 from sqlalchemy import bindparam
@@ -41,8 +47,9 @@ from ..models import LoyaltyCard
 from ..models import PushAttempt
 from ..models import Registration
 from ..models import UpdateCounter
-from ..push._model import Outcome
-from ..push._model import PushResult
+from ..push import Outcome
+from ..push import PushResult
+from ..push import backoff_delay
 
 CHANGES = CardChange.__table__
 JOBS = DeliveryJob.__table__
@@ -55,6 +62,72 @@ APNS = "apns"
 GOOGLE = "google"
 
 _SET_SEQ = update(CARDS).where(CARDS.c.id == bindparam("cid")).values(update_seq=bindparam("seq"))
+
+# --- writing: in the request's transaction ------------------------------------------------
+
+_PUBLISH = insert(CHANGES)
+_BUMP = (
+    update(CARDS)
+    .where(CARDS.c.id == bindparam("cid"))
+    .values(version=bindparam("v"), last_modified=bindparam("lm"), updated_at=bindparam("now"))
+)
+
+
+def next_last_modified(previous: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+    """``max(now truncated to the second, previous + 1 s)``: every version gets its own
+    HTTP-date, so a device never keeps an older version on a 304 (spec §3.7, bug 6)."""
+    candidate = now.replace(microsecond=0)
+    if previous is not None and candidate <= previous:
+        candidate = previous.replace(microsecond=0) + dt.timedelta(seconds=1)
+    return candidate
+
+
+def publish_change(session: Session, card_id: int, version: int, now: dt.datetime) -> None:
+    """Queue the change for the devices and wallets that show this card."""
+    session.execute(_PUBLISH, {"card_id": card_id, "version": version, "created_at": now})
+
+
+def publish_cards(session: Session, card_ids: list[int], now: dt.datetime) -> int:
+    """A change these cards show without a change of their own columns (a coupon, the
+    program's design): bump each one's version and ``Last-Modified`` and queue it."""
+    if not card_ids:
+        return 0
+    rows = session.execute(
+        select(CARDS.c.id, CARDS.c.version, CARDS.c.last_modified)
+        .where(CARDS.c.id.in_(card_ids))
+        .order_by(CARDS.c.id)
+        .with_for_update()
+    ).all()
+    return _bump(session, rows, now)
+
+
+def publish_program_change(session: Session, program_id: int, now: dt.datetime) -> int:
+    """A change every card of the program shows (design, name, images): bump each card's
+    version and ``Last-Modified`` and queue it; returns how many cards changed."""
+    rows = session.execute(
+        select(CARDS.c.id, CARDS.c.version, CARDS.c.last_modified)
+        .where(CARDS.c.program_id == program_id)
+        .order_by(CARDS.c.id)
+        .with_for_update()
+    ).all()
+    return _bump(session, rows, now)
+
+
+def _bump(session: Session, rows: list[Any], now: dt.datetime) -> int:
+    if not rows:
+        return 0
+    session.execute(_BUMP, [
+        {"cid": r.id, "v": r.version + 1, "lm": next_last_modified(r.last_modified, now),
+         "now": now}
+        for r in rows
+    ])
+    session.execute(_PUBLISH, [
+        {"card_id": r.id, "version": r.version + 1, "created_at": now} for r in rows
+    ])
+    return len(rows)
+
+
+# --- delivering: in the worker ------------------------------------------------------------
 
 
 def sequence_changes(
@@ -151,12 +224,33 @@ def finish_job(session: Session, job_id: int) -> None:
     session.execute(delete(JOBS).where(JOBS.c.id == job_id))
 
 
+class _Random(Protocol):
+    def random(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a failed delivery is tried again: jittered exponential backoff from ``base``
+    seconds up to ``cap``, at most ``max_attempts`` tries in all. One policy for every
+    channel; the worker gives each channel its parameters."""
+
+    max_attempts: int
+    base: float = 5.0
+    cap: float = 900.0
+
+    def delay(self, attempts: int, rng: _Random) -> float:
+        """Seconds to wait after the ``attempts``-th try failed."""
+        return backoff_delay(attempts - 1, base=self.base, cap=self.cap, rng=rng)
+
+
 def retry_job(session: Session, job_id: int, attempts: int, *, now: dt.datetime,
-              max_attempts: int, delay: float, error: str) -> None:
-    """Back to the queue after ``delay`` seconds, or ``failed`` after ``max_attempts``."""
+              policy: RetryPolicy, rng: _Random, error: str, transient: bool = True) -> None:
+    """Back to the queue after the policy's delay, or ``failed`` once the policy's attempts
+    are used up or the failure is not ``transient``."""
     values: dict[str, Any] = {"lease_until": None, "last_error": error[:200]}
-    if attempts < max_attempts:
-        values.update(status="pending", available_at=now + dt.timedelta(seconds=delay))
+    if transient and attempts < policy.max_attempts:
+        values.update(status="pending",
+                      available_at=now + dt.timedelta(seconds=policy.delay(attempts, rng)))
     else:
         values.update(status="failed")
     session.execute(update(JOBS).where(JOBS.c.id == job_id).values(**values))
@@ -185,8 +279,8 @@ def record_outcomes(
     results: Sequence[tuple[Claimed, PushResult]],
     *,
     now: dt.datetime,
-    max_attempts: int,
-    retry_delay: Callable[[int], float],
+    policy: RetryPolicy,
+    rng: _Random,
 ) -> None:
     """Store what happened to each claimed push and settle its job."""
     session.execute(insert(PushAttempt.__table__), [
@@ -201,20 +295,10 @@ def record_outcomes(
     for claimed, outcome in results:
         if outcome.outcome is Outcome.INVALID_TOKEN:
             _forget_device(session, claimed, outcome, now)
-        elif outcome.outcome is Outcome.RETRY and claimed.attempts < max_attempts:
-            session.execute(
-                update(JOBS).where(JOBS.c.id == claimed.job_id).values(
-                    status="pending", lease_until=None,
-                    available_at=now + dt.timedelta(seconds=retry_delay(claimed.attempts)),
-                    last_error=_describe(outcome),
-                )
-            )
         elif outcome.outcome in (Outcome.RETRY, Outcome.FAILED):
-            session.execute(
-                update(JOBS).where(JOBS.c.id == claimed.job_id).values(
-                    status="failed", lease_until=None, last_error=_describe(outcome)
-                )
-            )
+            retry_job(session, claimed.job_id, claimed.attempts, now=now, policy=policy,
+                      rng=rng, error=_describe(outcome),
+                      transient=outcome.outcome is Outcome.RETRY)
 
 
 def _forget_device(session: Session, claimed: Claimed, outcome: PushResult,

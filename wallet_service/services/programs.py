@@ -20,9 +20,8 @@ from ..models import LoyaltyProgram
 from ..models import ProgramImage
 from ..schemas import RULE_FIELDS
 from ..schemas import ProgramCreate
-from ..schemas import ProgramOut
 from ..validation import raise_for
-from .cards import publish_program_change
+from .outbox import publish_program_change
 
 
 def create_program(session: Session, merchant_id: int, data: ProgramCreate) -> LoyaltyProgram:
@@ -70,7 +69,7 @@ def update_program(
     """
     program = get_program(session, merchant_id, program_id)
     clear_to_none = _nulls_to_keep(patch, ProgramCreate, ())
-    merged = merge_patch(program_create_view(program).model_dump(mode="json"), patch)
+    merged = merge_patch(program_document(program).model_dump(mode="json"), patch)
     for path in clear_to_none:
         parent = merged
         for key in path[:-1]:
@@ -173,12 +172,6 @@ def program_images(session: Session, program_id: int) -> dict[str, bytes]:
     ).all())
 
 
-def image_kinds(session: Session, program_id: int) -> list[str]:
-    return sorted(set(session.scalars(
-        select(ProgramImage.kind).where(ProgramImage.program_id == program_id)
-    )))
-
-
 def _delete_images(session: Session, program_id: int, kind: str) -> int:
     result = session.execute(
         delete(ProgramImage).where(ProgramImage.program_id == program_id, ProgramImage.kind == kind)
@@ -186,7 +179,7 @@ def _delete_images(session: Session, program_id: int, kind: str) -> int:
     return int(result.rowcount or 0)
 
 
-def program_create_view(program: LoyaltyProgram) -> ProgramCreate:
+def program_document(program: LoyaltyProgram) -> ProgramCreate:
     """The program as the input model that would create it."""
     return ProgramCreate.model_validate(
         {
@@ -202,17 +195,6 @@ def program_create_view(program: LoyaltyProgram) -> ProgramCreate:
     )
 
 
-def program_out(program: LoyaltyProgram, public_url: str) -> ProgramOut:
-    view = program_create_view(program)
-    return ProgramOut(
-        id=program.id,
-        join_url=join_url(public_url, program),
-        created_at=program.created_at,
-        updated_at=program.updated_at,
-        **view.model_dump(),
-    )
-
-
 def _columns(data: ProgramCreate) -> dict[str, Any]:
     dumped = data.model_dump(mode="json")
     return {
@@ -225,8 +207,3 @@ def _columns(data: ProgramCreate) -> dict[str, Any]:
         "enrollment": dumped["enrollment"],
         "rules": {name: dumped[name] for name in RULE_FIELDS},
     }
-
-
-def join_url(public_url: str, program: LoyaltyProgram) -> str:
-    """The public sign-up page of the program (what the poster's QR code opens)."""
-    return f"{public_url}/join/{program.join_token}"

@@ -10,7 +10,7 @@ one wins, on either database, and writes a ``coupon`` ledger entry.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy import func
 from sqlalchemy import select
@@ -28,10 +28,9 @@ from ..models import LoyaltyCard
 from ..models import Reward
 from ..schemas import CouponCreate
 from ..schemas import RewardCreate
-from ..schemas import Segment
 from . import ledger
 from .campaigns import segment_card_ids
-from .cards import publish_cards
+from .outbox import publish_cards
 from .programs import get_program
 
 CARDS = LoyaltyCard.__table__
@@ -81,13 +80,13 @@ def redeem_reward(session: Session, merchant_id: int, member_id: int, reward_id:
     """
     card = ledger.lock_card(session, _card_id(session, merchant_id, member_id))
     if idempotency_key is not None:
-        replay = session.execute(ledger._FIND_KEY, {"merchant_id": merchant_id,
+        replay = session.execute(ledger.FIND_KEY, {"merchant_id": merchant_id,
                                                     "key": idempotency_key}).first()
         if replay is not None:
             if replay.type != "reward" or replay.reference_id != reward_id:
                 raise ValidationFailed("Idempotency-Key: this key was already used for a "
                                        "different request", field="Idempotency-Key")
-            return ledger.Posted(ledger._entry(replay, member_id), card.currency, True)
+            return ledger.Posted(ledger.entry_from_row(replay, member_id), card.currency, True)
     reward = session.get(Reward, reward_id)
     if reward is None or reward.program_id != card.program_id or not reward.active:
         raise ResourceNotFound(f"reward {reward_id} not found", field="reward_id")
@@ -128,12 +127,8 @@ def create_coupon(session: Session, merchant_id: int, program_id: int,
     if ids:
         session.execute(GRANTS.insert(), [{"coupon_id": coupon.id, "card_id": cid,
                                            "created_at": now} for cid in ids])
-        _bump(session, ids, now)
+        publish_cards(session, ids, now)
     return coupon, len(ids)
-
-
-def _bump(session: Session, card_ids: list[int], now: dt.datetime) -> None:
-    publish_cards(session, card_ids, now)
 
 
 def coupon_counts(session: Session, coupon_id: int) -> tuple[int, int]:
@@ -143,16 +138,21 @@ def coupon_counts(session: Session, coupon_id: int) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-def coupon_out(session: Session, coupon: Coupon) -> dict[str, Any]:
-    granted, used = coupon_counts(session, coupon.id)
-    return {"id": coupon.id, "program_id": coupon.program_id, "title": coupon.title,
-            "description": coupon.description, "segment": Segment(**coupon.segment),
-            "valid_from": coupon.valid_from, "valid_until": coupon.valid_until,
-            "granted": granted, "used": used}
+@dataclass(frozen=True)
+class MemberCoupon:
+    """A coupon as one card holds it."""
+
+    grant_id: int
+    coupon_id: int
+    title: str
+    description: str | None
+    valid_from: dt.datetime | None
+    valid_until: dt.datetime | None
+    used_at: dt.datetime | None
 
 
 def member_coupons(session: Session, card_id: int, *, active_at: dt.datetime | None = None
-                   ) -> list[dict[str, Any]]:
+                   ) -> list[MemberCoupon]:
     """A card's coupons, newest first; with ``active_at``, only unused ones valid then."""
     query = (
         select(GRANTS.c.id.label("grant_id"), GRANTS.c.used_at, Coupon.id.label("coupon_id"),
@@ -161,19 +161,21 @@ def member_coupons(session: Session, card_id: int, *, active_at: dt.datetime | N
         .where(GRANTS.c.card_id == card_id)
         .order_by(GRANTS.c.id.desc())
     )
-    rows = [dict(r._mapping) for r in session.execute(query)]
+    rows = [MemberCoupon(**r._mapping) for r in session.execute(query)]
     if active_at is not None:
-        rows = [r for r in rows if r["used_at"] is None and _valid(r, active_at)]
+        rows = [r for r in rows if r.used_at is None
+                and _valid(r.valid_from, r.valid_until, active_at)]
     return rows
 
 
-def _valid(coupon: dict[str, Any], at: dt.datetime) -> bool:
-    return ((coupon["valid_from"] is None or coupon["valid_from"] <= at)
-            and (coupon["valid_until"] is None or at < coupon["valid_until"]))
+def _valid(valid_from: dt.datetime | None, valid_until: dt.datetime | None,
+           at: dt.datetime) -> bool:
+    return ((valid_from is None or valid_from <= at)
+            and (valid_until is None or at < valid_until))
 
 
 def list_member_coupons(session: Session, merchant_id: int, member_id: int
-                        ) -> list[dict[str, Any]]:
+                        ) -> list[MemberCoupon]:
     return member_coupons(session, _card_id(session, merchant_id, member_id))
 
 
@@ -196,7 +198,7 @@ def redeem_coupon(session: Session, merchant_id: int, member_id: int, coupon_id:
     if card.status != "active":
         raise ResourceConflict("the card is closed", field="member_id")
     now = utcnow()
-    if not _valid(dict(grant._mapping), now):
+    if not _valid(grant.valid_from, grant.valid_until, now):
         raise ResourceConflict("coupon_id: the coupon is not valid now", field="coupon_id")
     used = session.execute(
         update(GRANTS).where(GRANTS.c.id == grant.id, GRANTS.c.used_at.is_(None))

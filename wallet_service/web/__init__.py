@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Flask
 from flask import current_app
 from flask import g
 from sqlalchemy.orm import Session
 
+from ..state import WalletState
+
 
 def get_session() -> Session:
     """The request's session, opened on first use and closed (rolled back) at teardown."""
     if "db" not in g:
-        g.db = current_app.extensions["wallet"].sessionmaker()
+        g.db = wallet().sessions()
     session: Session = g.db
     return session
 
@@ -28,6 +28,8 @@ def init_app(app: Flask) -> None:
     app.teardown_appcontext(_close_session)
 
 
-def wallet(app: Flask | Any = None) -> Any:
-    """The per-app state (settings, engine, sessionmaker) stored by ``create_app``."""
-    return (app or current_app).extensions["wallet"]
+def wallet(app: Flask | None = None) -> WalletState:
+    """The app's state (settings, engine, sessions, passes, Google, limiters), built by
+    ``build_state`` and stored by ``create_app``."""
+    state: WalletState = (app or current_app).extensions["wallet"]
+    return state

@@ -15,25 +15,19 @@ from typing import Any
 from flask import Blueprint
 from flask import Response
 from flask import abort
-from flask import current_app
 from flask import jsonify
 from flask import request
 
+from .. import urls
 from ..db import utcnow
 from ..errors import AuthenticationFailed
 from ..errors import ResourceNotFound
 from ..errors import WalletError
-from ..services import passkit
+from ..services import apple
 from . import get_session
 from . import wallet
 
-PREFIX = "/apple"
-bp = Blueprint("apple", __name__, url_prefix=PREFIX)
-
-
-def web_service_url(public_url: str) -> str:
-    """The ``webServiceURL`` written into every pass."""
-    return public_url + PREFIX
+bp = Blueprint("apple", __name__, url_prefix=urls.APPLE_WEB_SERVICE)
 
 
 @bp.errorhandler(WalletError)
@@ -42,7 +36,7 @@ def _wallet_error(exc: WalletError) -> Response:
 
 
 def _limited() -> None:
-    wait = current_app.extensions["wallet_rate_limiter"].allow(request.remote_addr or "?")
+    wait = wallet().limiters.apple.allow(request.remote_addr or "?")
     if wait:
         response = Response(status=HTTPStatus.TOO_MANY_REQUESTS)
         response.headers["Retry-After"] = str(math.ceil(wait))
@@ -56,9 +50,9 @@ def _check_pass_type(pass_type_identifier: str) -> None:
 
 def _card(pass_type_identifier: str, serial_number: str) -> Any:
     _check_pass_type(pass_type_identifier)
-    token = passkit.parse_apple_pass_header(request.headers.get("Authorization"))
+    token = apple.parse_apple_pass_header(request.headers.get("Authorization"))
     try:
-        return passkit.authenticated_card(get_session(), serial_number, token)
+        return apple.authenticated_card(get_session(), serial_number, token)
     except (AuthenticationFailed, ResourceNotFound):
         _limited()  # guessing tokens or serials costs the guesser, not us
         raise
@@ -76,7 +70,7 @@ def register(device_library_identifier: str, pass_type_identifier: str,
             or not 1 <= len(device_library_identifier) <= 128):
         return Response(status=HTTPStatus.BAD_REQUEST)
     session = get_session()
-    created = passkit.register_device(session, card, device_library_identifier, push_token,
+    created = apple.register_device(session, card, device_library_identifier, push_token,
                                       utcnow())
     session.commit()
     return Response(status=HTTPStatus.CREATED if created else HTTPStatus.OK)
@@ -89,7 +83,7 @@ def unregister(device_library_identifier: str, pass_type_identifier: str,
     """Unregister a pass: 200 (also when it was not registered), 401."""
     card = _card(pass_type_identifier, serial_number)
     session = get_session()
-    passkit.unregister_device(session, card, device_library_identifier)
+    apple.unregister_device(session, card, device_library_identifier)
     session.commit()
     return Response(status=HTTPStatus.OK)
 
@@ -99,9 +93,9 @@ def serials(device_library_identifier: str, pass_type_identifier: str) -> Respon
     """The serials of this device's passes updated since ``passesUpdatedSince``: 200 with
     ``serialNumbers`` and ``lastUpdated``, 204 when none, 404 for an unknown device."""
     _check_pass_type(pass_type_identifier)
-    since = passkit.parse_tag(request.args.get("passesUpdatedSince"))
+    since = apple.parse_tag(request.args.get("passesUpdatedSince"))
     try:
-        found = passkit.updated_serials(get_session(), device_library_identifier, since)
+        found = apple.updated_serials(get_session(), device_library_identifier, since)
     except ResourceNotFound:
         # Only guesses are limited: many real phones can share one carrier NAT address.
         _limited()
@@ -121,7 +115,7 @@ def latest_pass(pass_type_identifier: str, serial_number: str) -> Response:
     if since is not None and since >= last_modified:
         response = Response(status=HTTPStatus.NOT_MODIFIED)
     else:
-        data = current_app.extensions["wallet_passes"].pass_bytes(get_session(), card)
+        data = wallet().passes.pass_bytes(get_session(), card)
         response = Response(data, mimetype="application/vnd.apple.pkpass")
     response.headers["Last-Modified"] = format_datetime(last_modified, usegmt=True)
     response.headers["Cache-Control"] = "no-store"
@@ -146,6 +140,6 @@ def log() -> Response:
     logs = body.get("logs") if isinstance(body, dict) else None
     if isinstance(logs, list):
         session = get_session()
-        passkit.store_logs(session, logs, request.remote_addr, utcnow())
+        apple.store_logs(session, logs, request.remote_addr, utcnow())
         session.commit()
     return Response(status=HTTPStatus.OK)

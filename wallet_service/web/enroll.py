@@ -17,9 +17,7 @@ from typing import Any
 
 import segno
 from flask import Blueprint
-from flask import Flask
 from flask import Response
-from flask import current_app
 from flask import make_response
 from flask import redirect
 from flask import render_template
@@ -32,7 +30,8 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from .. import i18n
-from ..apple_assets import load_template
+from .. import rules
+from ..apple.assets import load_template
 from ..errors import ConfigurationError
 from ..errors import InvalidInput
 from ..errors import ResourceConflict
@@ -40,11 +39,12 @@ from ..models import LoyaltyCard
 from ..models import LoyaltyProgram
 from ..models import Member
 from ..models import ProgramImage
+from ..ratelimit import RateLimiter
 from ..schemas import DEFAULT_CONSENT
 from ..schemas import MemberCreate
 from ..services.members import enroll_member
 from ..services.members import normalize_phone
-from ..services.tiers import from_minor
+from ..validation import EMAIL
 from . import get_session
 from . import wallet
 from .csrf import csrf_token
@@ -52,31 +52,18 @@ from .csrf import csrf_valid
 from .links import apple_pass_url
 from .links import card_url
 from .links import google_save_url
-from .ratelimit import RateLimiter
 
 bp = Blueprint("enroll", __name__)
 
-#: Sign-up submissions per minute and client address: a family signing up at one table
-#: fits, a script trying phone numbers does not.
-JOIN_SUBMITS_PER_MINUTE = 10
 LANG_COOKIE = "lang"
 LANG_COOKIE_AGE = 365 * 24 * 3600
 
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 _RGB = re.compile(r"^rgb\(\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})\s*\)$")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 _ANDROID = re.compile(r"\bAndroid\b", re.IGNORECASE)
 _FALLBACK_COLORS = {"bg": "#182c52", "fg": "#ffffff", "accent": "#dead28"}
 
 
-@bp.record_once
-def _limiters(state: Any) -> None:
-    app: Flask = state.app
-    app.extensions.setdefault("wallet_join_rate_limiter", RateLimiter(JOIN_SUBMITS_PER_MINUTE))
-    app.extensions.setdefault(
-        "wallet_page_rate_limiter",
-        RateLimiter(app.extensions["wallet"].settings.rate_limit_per_minute),
-    )
 
 
 @bp.after_request
@@ -104,7 +91,7 @@ def secure_headers(response: Response) -> Response:
 @bp.get("/join/<join_token>")
 def join_page(join_token: str) -> Response:
     """The sign-up form of a program."""
-    if (limited := _limited("wallet_page_rate_limiter")) is not None:
+    if (limited := _limited("pages")) is not None:
         return limited
     program = _program_by_token(join_token)
     if program is None:
@@ -116,7 +103,7 @@ def join_page(join_token: str) -> Response:
 @bp.post("/join/<join_token>")
 def join_submit(join_token: str) -> ResponseReturnValue:
     """Enroll the customer and send them (303) to their card page."""
-    if (limited := _limited("wallet_join_rate_limiter")) is not None:
+    if (limited := _limited("join")) is not None:
         return limited
     program = _program_by_token(join_token)
     if program is None:
@@ -164,7 +151,7 @@ def program_logo(join_token: str) -> Response:
     data = logo_bytes(program.id)
     if data is None:
         # No upload: the template's logo (Google Wallet needs a logo URL for every program).
-        from ..apple_assets import load_template
+        from ..apple.assets import load_template
 
         data = load_template(program.template).images["logo@3x.png"].data
     response = Response(data, mimetype="image/png")
@@ -176,7 +163,7 @@ def program_logo(join_token: str) -> Response:
 def card_page(download_token: str) -> Response:
     """The member's card: wallet buttons, balance, tier, the card number as QR code and text,
     and the program's rules. The link is as private as the pass download link."""
-    if (limited := _limited("wallet_page_rate_limiter")) is not None:
+    if (limited := _limited("pages")) is not None:
         return limited
     session = get_session()
     card = session.scalar(
@@ -241,7 +228,7 @@ def read_join_form(form: MultiDict[str, str], enrollment: dict[str, Any], lang: 
             normalize_phone(values["phone"][:40], default_region)
         except InvalidInput:
             errors["phone"] = tr("error_phone")
-    if values["email"] and (len(values["email"]) > 254 or not _EMAIL.match(values["email"])):
+    if values["email"] and (len(values["email"]) > 254 or not EMAIL.match(values["email"])):
         errors["email"] = tr("error_email")
     birthday: dt.date | None = None
     if values["birthday"]:
@@ -346,39 +333,28 @@ def _join_form(program: LoyaltyProgram, lang: str, *, values: MultiDict[str, str
 
 
 def tier_progress(program: LoyaltyProgram, card: LoyaltyCard, lang: str) -> dict[str, Any] | None:
-    """The card's tier and how far the next one is, or None for a program without tiers."""
-    rules = program.rules or {}
-    tiers = rules.get("tiers") or []
-    if not tiers:
+    """The card's tier and how far the next one is, or None for a program without tiers
+    (the numbers come from :func:`wallet_service.rules.tier_progress`, as on the pass)."""
+    progress = rules.tier_progress(
+        program.rules or {}, program.currency, card.tier,
+        rules.Totals(card.lifetime_points, card.lifetime_spend_minor, card.visits))
+    if progress is None:
         return None
-    by_spend = rules.get("tier_basis") == "lifetime_spend"
-    value = (from_minor(program.currency, card.lifetime_spend_minor) if by_spend
-             else Decimal(card.lifetime_points))
-    floor = Decimal(0)
-    upcoming = None
-    for tier in tiers:
-        threshold = Decimal(str(tier["threshold"]))
-        if value >= threshold:
-            floor = threshold
-        else:
-            upcoming = (tier["name"], threshold)
-            break
     result: dict[str, Any] = {"tier": card.tier or i18n.t(lang, "no_tier"), "next": None}
-    if upcoming is None:
+    if progress.next_tier is None:
         result["text"] = i18n.t(lang, "top_tier")
         result["percent"] = 100
         return result
-    name, threshold = upcoming
-    missing = threshold - value
-    if by_spend:
-        text = i18n.t(lang, "progress_spend", tier=name,
-                      amount=i18n.format_money(lang, missing, program.currency))
+    if progress.basis == "lifetime_spend":
+        text = i18n.t(lang, "progress_spend", tier=progress.next_tier,
+                      amount=i18n.format_money(lang, progress.left, program.currency))
+    elif progress.basis == "visits":
+        text = i18n.t(lang, "progress_visits", tier=progress.next_tier,
+                      visits=i18n.plural(lang, "visit", int(progress.left)))
     else:
-        text = i18n.t(lang, "progress_points", tier=name,
-                      points=_points_word(lang, int(missing)))
-    span = threshold - floor
-    percent = int((value - floor) * 100 / span) if span > 0 else 0
-    result.update(next=name, text=text, percent=max(0, min(100, percent)))
+        text = i18n.t(lang, "progress_points", tier=progress.next_tier,
+                      points=_points_word(lang, int(progress.left)))
+    result.update(next=progress.next_tier, text=text, percent=progress.percent)
     return result
 
 
@@ -539,7 +515,7 @@ def message_page(kind: str, status: int, *, lang: str | None = None,
 
 
 def _limited(name: str) -> Response | None:
-    limiter: RateLimiter = current_app.extensions[name]
+    limiter: RateLimiter = getattr(wallet().limiters, name)
     wait = limiter.allow(request.remote_addr or "?")
     if not wait:
         return None

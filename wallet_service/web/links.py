@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import current_app
 from sqlalchemy.orm import Session
 
+from .. import urls
 from ..config import Settings
 from ..models import LoyaltyCard
+from ..services import google as google_cards
+from . import wallet
 
 
 def apple_pass_url(settings: Settings, card: LoyaltyCard) -> str:
-    return f"{settings.public_url}/passes/{card.download_token}"
+    return urls.pass_url(settings.public_url, card.download_token)
 
 
 def card_url(settings: Settings, card: LoyaltyCard) -> str:
     """The member's card page (balance, QR code, wallet buttons); as private as the pass link."""
-    return f"{settings.public_url}/c/{card.download_token}"
+    return urls.card_url(settings.public_url, card.download_token)
 
 
 def google_save_url(session: Session, card: LoyaltyCard) -> str | None:
     """The "Add to Google Wallet" link, or None while Google Wallet is not configured."""
-    google: Any = current_app.extensions.get("wallet_google")
-    if google is None:
-        return None
-    url: str = google.save_url(session, card)
-    return url
+    return google_cards.save_url(session, wallet().google, card)
 
 
 def member_links(settings: Settings, card: LoyaltyCard,

@@ -1,6 +1,7 @@
 """The program's join link as a QR code and as a printable poster for the till.
 
-The merchant API gets the QR code (SVG, PNG) and the poster; the poster is also public at
+The merchant API serves the QR code (SVG, PNG) and the poster (``web.api.posters``); the
+poster is also public at
 ``/join/<join_token>/poster`` since the join link it shows is public anyway. The poster page
 is one self-contained HTML file (inline styles, QR code and logo), so it prints the same when
 saved and opened offline.
@@ -11,25 +12,20 @@ from __future__ import annotations
 import base64
 import io
 from http import HTTPStatus
-from typing import Literal
 
 import segno
 from flask import Blueprint
 from flask import Response
-from flask import g
 from flask import render_template
 from flask import request
 from markupsafe import Markup
-from pydantic import Field
 from sqlalchemy import select
 
 from .. import i18n
+from .. import urls
 from ..models import LoyaltyProgram
-from ..schemas import Strict
-from ..services import programs
 from . import get_session
 from . import wallet
-from .api import bp as api_bp
 from .enroll import brand
 from .enroll import logo_bytes
 from .enroll import message_page
@@ -66,7 +62,7 @@ def render_poster(program: LoyaltyProgram, size: str, lang: str | None) -> str:
     if lang not in languages:
         lang = languages[0]
     second = next((code for code in languages if code != lang), None)
-    url = programs.join_url(wallet().settings.public_url, program)
+    url = urls.join_url(wallet().settings.public_url, program.join_token)
     logo = logo_bytes(program.id)
     logo_url = ("data:image/png;base64," + base64.b64encode(logo).decode()) if logo else None
     qr = join_qr(url).svg_inline(scale=1, border=4, omitsize=True, dark="#000", light="#fff",
@@ -79,63 +75,17 @@ def render_poster(program: LoyaltyProgram, size: str, lang: str | None) -> str:
     )
 
 
-def _poster_response(html: str) -> Response:
+def poster_response(html: str) -> Response:
     response = Response(html, mimetype="text/html")
     response.headers["Cache-Control"] = "no-cache"
     return secure_headers(response)
 
 
-def _image_response(data: bytes, mimetype: str, filename: str) -> Response:
+def image_response(data: bytes, mimetype: str, filename: str) -> Response:
     response = Response(data, mimetype=mimetype)
     response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
     response.headers["Cache-Control"] = "private, max-age=300"
     return response
-
-
-# --- merchant API -----------------------------------------------------------------------
-
-
-class QrQuery(Strict):
-    scale: int = Field(10, ge=1, le=40, description="Pixels (PNG) or units (SVG) per module")
-
-
-class PosterQuery(Strict):
-    size: Literal["a6", "a4"] = Field("a4", description="`a6` table card or `a4` poster")
-    lang: Literal["ru", "en"] | None = Field(
-        None, description="Language of the poster; the program's first language by default")
-
-
-@api_bp.operation("/programs/<int:program_id>/qr.svg", "GET",
-                  summary="The program's join link as a QR code (SVG)", query=QrQuery,
-                  errors=(404,), tags=("programs",))
-def program_qr_svg(program_id: int, query: QrQuery) -> Response:
-    """An `image/svg+xml` QR code that opens the program's `join_url`: print it on receipts,
-    menus or stickers."""
-    program = programs.get_program(get_session(), g.merchant_id, program_id)
-    url = programs.join_url(wallet().settings.public_url, program)
-    return _image_response(qr_svg(url, scale=query.scale), "image/svg+xml",
-                           f"join-{program.id}.svg")
-
-
-@api_bp.operation("/programs/<int:program_id>/qr.png", "GET",
-                  summary="The program's join link as a QR code (PNG)", query=QrQuery,
-                  errors=(404,), tags=("programs",))
-def program_qr_png(program_id: int, query: QrQuery) -> Response:
-    """An `image/png` QR code that opens the program's `join_url`."""
-    program = programs.get_program(get_session(), g.merchant_id, program_id)
-    url = programs.join_url(wallet().settings.public_url, program)
-    return _image_response(qr_png(url, scale=query.scale), "image/png", f"join-{program.id}.png")
-
-
-@api_bp.operation("/programs/<int:program_id>/poster", "GET",
-                  summary="A printable sign-up poster (HTML)", query=PosterQuery,
-                  errors=(404,), tags=("programs",))
-def program_poster(program_id: int, query: PosterQuery) -> Response:
-    """A `text/html` page to print: the program's name, logo and colours, the join QR code and
-    a short call to action. `a6` is a table card, `a4` a poster. The same page is public at
-    `/join/<join_token>/poster` (linked from nowhere, but as public as the join link)."""
-    program = programs.get_program(get_session(), g.merchant_id, program_id)
-    return _poster_response(render_poster(program, query.size, query.lang))
 
 
 # --- public -----------------------------------------------------------------------------
@@ -153,4 +103,4 @@ def public_poster(join_token: str) -> Response:
     size = request.args.get("size", "a4")
     if size not in SIZES:
         size = "a4"
-    return _poster_response(render_poster(program, size, request.args.get("lang")))
+    return poster_response(render_poster(program, size, request.args.get("lang")))

@@ -8,12 +8,12 @@ from http import HTTPStatus
 from flask import Blueprint
 from flask import Response
 from flask import abort
-from flask import current_app
 from sqlalchemy import select
 
+from ..apple import PKPASS_MEDIA_TYPE
 from ..models import LoyaltyCard
-from ..passes import PKPASS_MEDIA_TYPE
 from . import get_session
+from . import wallet
 
 bp = Blueprint("public", __name__)
 
@@ -27,7 +27,7 @@ def download_pass(download_token: str) -> Response:
     )
     if card is None:
         abort(HTTPStatus.NOT_FOUND)
-    data = current_app.extensions["wallet_passes"].pass_bytes(get_session(), card)
+    data = wallet().passes.pass_bytes(get_session(), card)
     response = Response(data, mimetype=PKPASS_MEDIA_TYPE)
     name = re.sub(r"[^A-Za-z0-9_-]", "", card.serial_number) or "card"
     response.headers["Content-Disposition"] = f'attachment; filename="card-{name}.pkpass"'

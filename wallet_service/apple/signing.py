@@ -4,7 +4,7 @@ Built with ``cryptography``'s ``PKCS7SignatureBuilder``: SHA-256 digest, DER out
 ``DetachedSignature`` and ``Binary`` (no newline conversion), the default signed attributes
 (contentType, signingTime, messageDigest, SMIMECapabilities) and exactly two certificates,
 the signer and the WWDR intermediate. This is the only module that does cryptography for
-passes; keys are loaded by ``wallet_service.apple_assets``.
+passes; keys are loaded by ``wallet_service.apple.assets``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 class SignerCredentials:
     """The Pass Type ID private key and certificate, and the WWDR G4 intermediate.
 
-    Load once per process (``wallet_service.apple_assets.load_signer``). On creation the key
+    Load once per process (``wallet_service.apple.assets.load_signer``). On creation the key
     must match the certificate and the intermediate's subject must equal the certificate's
     issuer (§1.3, "fail at startup if they differ"). ``pass_type_identifier`` and
     ``team_identifier`` are read from the certificate (``None`` if it does not carry them).

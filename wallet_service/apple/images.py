@@ -1,7 +1,7 @@
 """Store-card images: any PNG or JPEG in, Apple's exact sizes out (§1.4).
 
 Upload once with :func:`prepare_image`, keep the returned files, and pass them to
-:class:`~wallet_service.passes.model.Design` as ``images``; passes then reuse the bytes.
+:class:`~wallet_service.apple.model.Design` as ``images``; passes then reuse the bytes.
 """
 
 from __future__ import annotations
@@ -9,8 +9,10 @@ from __future__ import annotations
 import io
 import warnings
 from collections.abc import Mapping
+from functools import lru_cache
 
 from PIL import Image
+from PIL import ImageDraw
 from PIL import ImageOps
 
 from ..errors import InvalidInput
@@ -128,3 +130,33 @@ def _png(picture: Image.Image) -> bytes:
     buffer = io.BytesIO()
     picture.save(buffer, "PNG", optimize=True)
     return buffer.getvalue()
+
+
+@lru_cache(maxsize=512)
+def stamp_strip(count: int, goal: int, colour: str | None) -> dict[str, bytes]:
+    """The strip images of a stamp card with ``count`` of ``goal`` stamps, at @1x–@3x
+    (375×123 pt, §1.4). Cached per count, so every card at 3/6 shares one set."""
+    fill = colour or "#f0c478"
+    files = {}
+    for scale, suffix in ((1, ""), (2, "@2x"), (3, "@3x")):
+        width, height = 375 * scale, 123 * scale
+        image = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+        draw = ImageDraw.Draw(image)
+        per_row = min(goal, 10)
+        rows = (goal + per_row - 1) // per_row
+        size = min(width // (per_row + 1), height // (rows + 1))
+        gap_x = (width - per_row * size) / (per_row + 1)
+        gap_y = (height - rows * size) / (rows + 1)
+        for i in range(goal):
+            row, col = divmod(i, per_row)
+            x = gap_x + col * (size + gap_x)
+            y = gap_y + row * (size + gap_y)
+            box = (x, y, x + size, y + size)
+            if i < count:
+                draw.ellipse(box, fill=fill)
+            else:
+                draw.ellipse(box, outline=fill, width=max(2, scale * 2))
+        out = io.BytesIO()
+        image.save(out, format="PNG", optimize=True)
+        files[f"strip{suffix}.png"] = out.getvalue()
+    return files

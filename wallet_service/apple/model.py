@@ -1,7 +1,7 @@
 """Inputs to pass building: frozen dataclasses the service fills from its own models.
 
 - :class:`PassTemplate`: a built-in design (base ``pass.json``, images, label strings), loaded
-  once per process by ``wallet_service.apple_assets.load_template``.
+  once per process by ``wallet_service.apple.assets.load_template``.
 - :class:`Design`: a loyalty program's overrides (texts, colours, images, stores, barcode).
 - :class:`CardContent`: one member's values (serial, balance, tier, ...).
 
@@ -251,7 +251,7 @@ class Design:
     """A loyalty program's look and texts, overriding its template.
 
     Colours are ``"#rrggbb"``. ``images`` maps file names from :data:`IMAGE_FILENAMES` to PNG
-    bytes made by :func:`wallet_service.passes.images.prepare_image`; any file of a kind
+    bytes made by :func:`wallet_service.apple.images.prepare_image`; any file of a kind
     replaces all of the template's files of that kind. Only the first
     :data:`MAX_LOCATIONS` locations are kept. ``languages`` picks the template's ``.lproj``
     folders to ship (empty: all). ``currency_code`` (ISO 4217) shows a cashback bonus

@@ -1,60 +1,77 @@
-"""Apple passes for cards: credentials loaded once per process, models mapped onto the pure
-builder in :mod:`wallet_service.passes`, signed passes cached by card version."""
+"""Apple Wallet for cards: the signed pass of each card, and the server side of Apple's pass
+web service (apple-wallet spec §3): device registrations, the list of updated passes and
+device logs.
+
+The pure pass builder and the certificate and template files are in
+:mod:`wallet_service.apple`; this module maps the database onto them. Functions take a
+session and never commit; the web view or the job that called them does.
+"""
 
 from __future__ import annotations
 
-import io
+import datetime as dt
+import hmac
 import logging
 import threading
 from collections import OrderedDict
-from decimal import Decimal
-from functools import lru_cache
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image
-from PIL import ImageDraw
+from sqlalchemy import delete
+from sqlalchemy import func
+from sqlalchemy import insert
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import apple_assets
-from .config import Settings
-from .db import utcnow
-from .models import LoyaltyCard
-from .models import LoyaltyProgram
-from .models import Member
-from .models import Merchant
-from .passes import CardContent
-from .passes import Design
-from .passes import MerchantContact
-from .passes import SignerCredentials
-from .passes import StoreLocation
-from .passes import build_pkpass
-from .services.programs import program_images
-from .services.rewards import member_coupons
-from .services.tiers import cashback_percent
-from .services.tiers import discount_percent
-from .services.tiers import minor_units
-from .services.tiers import next_tier
+from ..apple import CardContent
+from ..apple import Design
+from ..apple import MerchantContact
+from ..apple import SignerCredentials
+from ..apple import StoreLocation
+from ..apple import assets
+from ..apple import build_pkpass
+from ..apple import stamp_strip
+from ..config import Settings
+from ..db import utcnow
+from ..errors import AuthenticationFailed
+from ..errors import ResourceNotFound
+from ..models import Device
+from ..models import DeviceLog
+from ..models import LoyaltyCard
+from ..models import LoyaltyProgram
+from ..models import Member
+from ..models import Merchant
+from ..models import Registration
+from ..rules import TierProgress
+from ..rules import Totals
+from ..rules import cashback_percent
+from ..rules import discount_percent
+from ..rules import tier_progress
+from ..urls import apple_web_service_url
+from .programs import program_images
+from .rewards import MemberCoupon
+from .rewards import member_coupons
 
 log = logging.getLogger(__name__)
 
-WEB_SERVICE_PATH = "/apple"
 
 
-def load_signer(settings: Settings) -> SignerCredentials:
+def signer_from_settings(settings: Settings) -> SignerCredentials:
     """The configured certificate set, or the development set in ``<instance>/certs``
     (generated on first use) when no real certificate is configured.
 
     :raises ConfigurationError: the files cannot be read or do not belong together.
     """
     if settings.apple_dev_certs:
-        paths = apple_assets.generate_dev_certs(
+        paths = assets.generate_dev_certs(
             settings.instance_path / "certs", settings.apple_pass_type_id,
             settings.apple_team_id,
         )
-        return apple_assets.load_signer(
+        return assets.load_signer(
             wwdr_cert=paths.wwdr_certificate, cert=paths.certificate, key=paths.private_key
         )
-    return apple_assets.load_signer(
+    return assets.load_signer(
         wwdr_cert=settings.apple_wwdr_cert, p12=settings.apple_p12, cert=settings.apple_cert,
         key=settings.apple_key, password=settings.apple_key_password,
     )
@@ -80,7 +97,7 @@ def card_content(settings: Settings, card: LoyaltyCard, member: Member,
         card_number=card.serial_number,
         balance=card.balance,
         authentication_token=card.authentication_token,
-        web_service_url=settings.public_url + WEB_SERVICE_PATH,
+        web_service_url=apple_web_service_url(settings.public_url),
         tier=card.tier,
         card_url=card_url,
         voided=card.status != "active",
@@ -137,7 +154,7 @@ _TEXTS = {
 
 
 def extra_fields(program: LoyaltyProgram, card: LoyaltyCard,
-                 coupons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+                 coupons: list[MemberCoupon]) -> list[dict[str, Any]]:
     """Back fields for what the program's mechanics add: the message, the active coupon,
     stamps to the next reward, the discount and the way to the next tier (§2.5). The
     message and the coupon carry a ``changeMessage``, so the phone announces them (§2.6)."""
@@ -149,9 +166,9 @@ def extra_fields(program: LoyaltyProgram, card: LoyaltyCard,
                        "changeMessage": "%@"})
     if coupons:
         c = coupons[0]
-        value = c["title"]
-        if c["valid_until"] is not None:
-            value += " (" + texts["until"].format(date=c["valid_until"].date().isoformat()) + ")"
+        value = c.title
+        if c.valid_until is not None:
+            value += " (" + texts["until"].format(date=c.valid_until.date().isoformat()) + ")"
         fields.append({"key": "coupon", "label": texts["coupon"], "value": value,
                        "changeMessage": "%@"})
     if program.kind == "stamps":
@@ -166,25 +183,21 @@ def extra_fields(program: LoyaltyProgram, card: LoyaltyCard,
     if share is not None:
         fields.append({"key": "discount", "label": texts["discount"],
                        "value": f"{share.normalize():f} %"})
-    upcoming = next_tier(rules, card.tier)
-    if upcoming is not None:
+    progress = tier_progress(rules, program.currency, card.tier,
+                             Totals(card.lifetime_points, card.lifetime_spend_minor, card.visits))
+    if progress is not None and progress.next_tier is not None:
         fields.append({"key": "tier_progress", "label": texts["tier_progress"],
-                       "value": _to_tier(program, card, upcoming, texts)})
+                       "value": _to_tier(program, progress, texts)})
     return fields
 
 
-def _to_tier(program: LoyaltyProgram, card: LoyaltyCard, upcoming: dict[str, Any],
-             texts: dict[str, Any]) -> str:
-    basis = program.rules.get("tier_basis", "lifetime_points")
-    threshold = Decimal(str(upcoming["threshold"]))
-    if basis == "lifetime_spend":
-        have = Decimal(card.lifetime_spend_minor) / minor_units(program.currency)
-        left = f"{max(threshold - have, Decimal(0)).normalize():f} {program.currency}"
+def _to_tier(program: LoyaltyProgram, progress: TierProgress, texts: dict[str, Any]) -> str:
+    if progress.basis == "lifetime_spend":
+        left = f"{progress.left.normalize():f} {program.currency}"
         unit = ""
     else:
-        have = Decimal(card.visits if basis == "visits" else card.lifetime_points)
-        left, unit = f"{max(threshold - have, Decimal(0)):f}", texts["units"][basis]
-    return texts["to_tier"].format(left=left, unit=unit, tier=upcoming["name"]).strip()
+        left, unit = f"{progress.left:f}", texts["units"][progress.basis]
+    return texts["to_tier"].format(left=left, unit=unit, tier=progress.next_tier).strip()
 
 
 def decorate(pass_json: dict[str, Any], program: LoyaltyProgram, card: LoyaltyCard,
@@ -204,37 +217,7 @@ def decorate(pass_json: dict[str, Any], program: LoyaltyProgram, card: LoyaltyCa
     return pass_json
 
 
-@lru_cache(maxsize=512)
-def stamp_strip(count: int, goal: int, colour: str | None) -> dict[str, bytes]:
-    """The strip images of a stamp card with ``count`` of ``goal`` stamps, at @1x–@3x
-    (375×123 pt, §1.4). Cached per count, so every card at 3/6 shares one set."""
-    fill = colour or "#f0c478"
-    files = {}
-    for scale, suffix in ((1, ""), (2, "@2x"), (3, "@3x")):
-        width, height = 375 * scale, 123 * scale
-        image = Image.new("RGBA", (width, height), (0, 0, 0, 0))
-        draw = ImageDraw.Draw(image)
-        per_row = min(goal, 10)
-        rows = (goal + per_row - 1) // per_row
-        size = min(width // (per_row + 1), height // (rows + 1))
-        gap_x = (width - per_row * size) / (per_row + 1)
-        gap_y = (height - rows * size) / (rows + 1)
-        for i in range(goal):
-            row, col = divmod(i, per_row)
-            x = gap_x + col * (size + gap_x)
-            y = gap_y + row * (size + gap_y)
-            box = (x, y, x + size, y + size)
-            if i < count:
-                draw.ellipse(box, fill=fill)
-            else:
-                draw.ellipse(box, outline=fill, width=max(2, scale * 2))
-        out = io.BytesIO()
-        image.save(out, format="PNG", optimize=True)
-        files[f"strip{suffix}.png"] = out.getvalue()
-    return files
-
-
-class ApplePasses:
+class PassFactory:
     """Builds members' passes. Signed passes are kept per (serial, card version, program
     revision) within a byte budget, so a storm of devices fetching an unchanged pass after a
     push costs one signature per process."""
@@ -275,7 +258,7 @@ class ApplePasses:
         if self._signer is None:
             with self._lock:
                 if self._signer is None:
-                    self._signer = load_signer(self.settings)
+                    self._signer = signer_from_settings(self.settings)
         return self._signer
 
     def pass_bytes(self, session: Session, card: LoyaltyCard, card_url: str | None = None) -> bytes:
@@ -290,7 +273,7 @@ class ApplePasses:
         merchant = session.get_one(Merchant, program.merchant_id)
         stamps = card.stamps if program.kind == "stamps" else None
         design = self._design(session, program, merchant.name, stamps)
-        template = apple_assets.load_template(program.template)
+        template = assets.load_template(program.template)
         content = card_content(self.settings, card, member, program, card_url)
         extra = extra_fields(program, card, member_coupons(session, card.id, active_at=utcnow()))
         data = build_pkpass(template, design, content, self.signer,
@@ -303,3 +286,149 @@ class ApplePasses:
                 _, old = self._cache.popitem(last=False)
                 self._cached -= len(old)
         return data
+
+
+# --- the pass web service (spec §3) --------------------------------------------------
+
+DEVICES = Device.__table__
+REGS = Registration.__table__
+CARDS = LoyaltyCard.__table__
+
+MAX_LOG_MESSAGES = 100
+MAX_LOG_LENGTH = 2000
+
+
+def parse_apple_pass_header(value: str | None) -> str | None:
+    """The token of ``Authorization: ApplePass <token>``, or None (spec §3.0)."""
+    if not value:
+        return None
+    scheme, _, token = value.partition(" ")
+    if scheme != "ApplePass" or not token.strip():
+        return None
+    return token.strip()
+
+
+def authenticated_card(session: Session, serial_number: str, token: str | None) -> LoyaltyCard:
+    """The card whose serial is given, if ``token`` is *that* card's token.
+
+    :raises ResourceNotFound: no such serial.
+    :raises AuthenticationFailed: missing or wrong token (compared in constant time).
+    """
+    card = session.scalar(select(LoyaltyCard).where(LoyaltyCard.serial_number == serial_number))
+    if card is None:
+        raise ResourceNotFound("unknown serial number")
+    if token is None or not hmac.compare_digest(
+        card.authentication_token.encode(), token.encode()
+    ):
+        raise AuthenticationFailed("wrong ApplePass token")
+    return card
+
+
+def register_device(
+    session: Session, card: LoyaltyCard, device_library_identifier: str, push_token: str,
+    now: dt.datetime,
+) -> bool:
+    """Store the device (always with the newest push token) and its registration for the
+    card; True when the registration is new (201), False when it existed (200). Idempotent
+    under concurrent repeats (spec §3.1)."""
+    device_id = _upsert_device(session, device_library_identifier, push_token, now)
+    exists = session.scalar(
+        select(REGS.c.id).where(REGS.c.device_id == device_id, REGS.c.card_id == card.id)
+    )
+    if exists:
+        return False
+    stmt = _dialect_insert(session, REGS).values(device_id=device_id, card_id=card.id,
+                                                 created_at=now)
+    created = session.execute(
+        stmt.on_conflict_do_nothing(index_elements=["device_id", "card_id"]).returning(REGS.c.id)
+    ).first()
+    return created is not None
+
+
+def _upsert_device(session: Session, dli: str, push_token: str, now: dt.datetime) -> int:
+    stmt = _dialect_insert(session, DEVICES).values(
+        device_library_identifier=dli, push_token=push_token, created_at=now, updated_at=now
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["device_library_identifier"],
+        set_={"push_token": push_token, "updated_at": now},
+    ).returning(DEVICES.c.id)
+    device_id: int = session.execute(stmt).scalar_one()
+    return device_id
+
+
+def _dialect_insert(session: Session, table: object):  # type: ignore[no-untyped-def]
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)  # type: ignore[arg-type]
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)  # type: ignore[arg-type]
+
+
+def unregister_device(session: Session, card: LoyaltyCard, device_library_identifier: str) -> None:
+    """Remove the registration; the device too once it has none left (spec §3.4).
+    Unregistering what is not registered is fine (idempotent)."""
+    device_id = session.scalar(
+        select(DEVICES.c.id).where(DEVICES.c.device_library_identifier == device_library_identifier)
+    )
+    if device_id is None:
+        return
+    session.execute(delete(REGS).where(REGS.c.device_id == device_id, REGS.c.card_id == card.id))
+    left = session.scalar(select(func.count()).select_from(REGS).where(REGS.c.device_id == device_id))
+    if not left:
+        session.execute(delete(DEVICES).where(DEVICES.c.id == device_id))
+
+
+@dataclass(frozen=True)
+class UpdatedSerials:
+    serial_numbers: list[str]
+    last_updated: str
+
+
+def parse_tag(value: str | None) -> int | None:
+    """The ``passesUpdatedSince`` tag, or None for "no tag" (absent, empty, or anything we
+    did not issue, such as a legacy date), which means "all passes" (spec §3.7)."""
+    if value is None or not value.isdigit() or len(value) > 18:
+        return None
+    return int(value)
+
+
+def updated_serials(
+    session: Session, device_library_identifier: str, since: int | None
+) -> UpdatedSerials | None:
+    """Serials of the device's passes changed after tag ``since`` (all without a tag), and the
+    new tag; None when nothing matches (204).
+
+    :raises ResourceNotFound: the device is not registered (404).
+    """
+    device_id = session.scalar(
+        select(DEVICES.c.id).where(DEVICES.c.device_library_identifier == device_library_identifier)
+    )
+    if device_id is None:
+        raise ResourceNotFound("unknown device")
+    query = (
+        select(CARDS.c.serial_number, CARDS.c.update_seq)
+        .join(REGS, REGS.c.card_id == CARDS.c.id)
+        .where(REGS.c.device_id == device_id)
+    )
+    if since is not None:
+        query = query.where(CARDS.c.update_seq > since)
+    rows = session.execute(query.order_by(CARDS.c.update_seq)).all()
+    if not rows:
+        return None
+    return UpdatedSerials([r.serial_number for r in rows], str(max(r.update_seq for r in rows)))
+
+
+def store_logs(
+    session: Session, messages: Sequence[object], remote_addr: str | None, now: dt.datetime
+) -> int:
+    """Keep what Wallet reports (spec §3.5): free text, bounded in count and length."""
+    rows = [
+        {"message": str(m)[:MAX_LOG_LENGTH], "remote_addr": remote_addr, "created_at": now}
+        for m in list(messages)[:MAX_LOG_MESSAGES]
+    ]
+    if rows:
+        session.execute(insert(DeviceLog.__table__), rows)
+    return len(rows)

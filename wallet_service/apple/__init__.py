@@ -1,14 +1,16 @@
-"""Apple Wallet store cards, without I/O: frozen inputs in, ``pass.json`` and ``.pkpass`` out.
+"""Apple Wallet store cards: frozen inputs in, ``pass.json`` and ``.pkpass`` out.
 
-Typical use (the service loads templates and credentials once, see ``apple_assets``)::
+Typical use (the service loads templates and credentials once through
+:mod:`wallet_service.apple.assets`)::
 
-    template = apple_assets.load_template("points")
-    signer = apple_assets.load_signer(...)
+    template = assets.load_template("points")
+    signer = assets.load_signer(...)
     design = Design(organization_name="Example Coffee", description="Example Coffee card")
     content = CardContent(serial_number=..., pass_type_identifier=..., ...)
     data = build_pkpass(template, design, content, signer)   # serve as PKPASS_MEDIA_TYPE
 
-Nothing here imports Flask or SQLAlchemy, reads files or opens connections.
+Nothing here imports Flask or SQLAlchemy or opens connections; only
+:mod:`wallet_service.apple.assets` (templates and certificates) reads and writes files.
 """
 
 from .content import build_pass_json
@@ -18,6 +20,7 @@ from .images import IMAGE_SPECS
 from .images import MAX_IMAGE_BYTES
 from .images import MAX_IMAGE_PIXELS
 from .images import prepare_image
+from .images import stamp_strip
 from .model import BARCODE_FORMATS
 from .model import IMAGE_FILENAMES
 from .model import IMAGE_KINDS
@@ -62,5 +65,6 @@ __all__ = [
     "manifest_bytes",
     "prepare_image",
     "sign_manifest",
+    "stamp_strip",
     "w3c_timestamp",
 ]

@@ -1,10 +1,10 @@
 """Apple Wallet files on disk: pass templates, signing credentials, development certificates.
 
-This is the I/O side of :mod:`wallet_service.passes`, which stays pure:
+This is the one module of :mod:`wallet_service.apple` that does I/O; the rest stays pure:
 
 - :func:`load_template` reads ``pass_templates/<name>/`` once per process.
 - :func:`load_signer` reads a Pass Type ID certificate and key (``.p12``, or PEM files) and the
-  WWDR G4 intermediate, and returns :class:`~wallet_service.passes.SignerCredentials`.
+  WWDR G4 intermediate, and returns :class:`~wallet_service.apple.SignerCredentials`.
 - :func:`generate_dev_certs` writes a throwaway CA and pass certificate for development.
 - :func:`doctor` / :func:`check_credentials` explain what is wrong with a certificate set.
 
@@ -34,18 +34,18 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.oid import NameOID
 
-from .errors import ConfigurationError
-from .errors import InvalidInput
-from .passes import PassTemplate
-from .passes import SignerCredentials
-from .passes import TemplateFile
-from .passes import certificate_identity
-from .passes.model import IMAGE_FILENAMES
-from .passes.signing import PASS_SIGNING_EKU
-from .passes.signing import PASS_TYPE_ID_EXTENSION
-from .passes.signing import key_matches_certificate
-from .passes.strings import decode_strings
-from .resources import pass_templates_dir
+from ..errors import ConfigurationError
+from ..errors import InvalidInput
+from ..resources import pass_templates_dir
+from .model import IMAGE_FILENAMES
+from .model import PassTemplate
+from .model import TemplateFile
+from .signing import PASS_SIGNING_EKU
+from .signing import PASS_TYPE_ID_EXTENSION
+from .signing import SignerCredentials
+from .signing import certificate_identity
+from .signing import key_matches_certificate
+from .strings import decode_strings
 
 #: The built-in templates shipped with the service.
 TEMPLATES_DIR = pass_templates_dir()

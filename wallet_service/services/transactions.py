@@ -1,0 +1,265 @@
+"""The operations a merchant posts to a card: earn, redeem, refund and adjust.
+
+Each works out a :class:`~.ledger.Change` from the request and the locked card and hands it
+to :func:`.ledger.apply_change`; a member's first purchase also pays the referral bonuses
+(:mod:`.bonuses`). See :mod:`.ledger` for locking, idempotency and refunds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import asdict
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..db import utcnow
+from ..errors import ResourceConflict
+from ..errors import ResourceNotFound
+from ..errors import ValidationFailed
+from ..rules import is_excluded
+from ..rules import purchase_earns
+from ..rules import stamps_for_purchase
+from ..rules import to_minor
+from . import ledger
+from .bonuses import grant_referral
+
+TXN = ledger.TXN
+
+
+@dataclass(frozen=True)
+class Line:
+    """A receipt line: what was bought and its total."""
+
+    amount: Decimal
+    sku: str | None = None
+    category: str | None = None
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One request to change a card, already checked for shape at the edge."""
+
+    type: str
+    points: int | None = None
+    stamps: int | None = None
+    amount: Decimal | None = None
+    lines: tuple[Line, ...] | None = None
+    purchase_amount: Decimal | None = None
+    original_id: int | None = None
+    reason: str | None = None
+
+
+def request_fingerprint(member_id: int, op: Operation) -> str:
+    """A hash of the request an idempotency key was first used for."""
+    body = json.dumps({"member_id": member_id, **asdict(op)}, sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def post_transaction(
+    session: Session,
+    merchant_id: int,
+    member_id: int,
+    data: Operation,
+    *,
+    idempotency_key: str | None = None,
+) -> ledger.Posted:
+    """Apply one earn, redeem, adjust or refund to a member's card.
+
+    If a concurrent request commits the same idempotency key for another member first, the
+    insert or the commit raises ``IntegrityError``; the caller rolls back and calls again,
+    and the retry answers with that request's result (or refuses the mismatch).
+
+    :raises ResourceNotFound: the member (or the refunded purchase) is missing or another
+        merchant's.
+    :raises InsufficientBalance: the balance would go below zero.
+    :raises ResourceConflict: the card is closed, a stamp limit is reached, or the purchase
+        is refunded already.
+    :raises ValidationFailed: the idempotency key was used for a different request, or the
+        request does not fit the program's kind.
+    """
+    card = session.execute(
+        ledger.LOCK_CARD, {"member_id": member_id, "merchant_id": merchant_id}
+    ).first()
+    if card is None:
+        raise ResourceNotFound(f"member {member_id} not found", field="member_id")
+    # Checked under the card lock, so a retry that raced its first attempt sees its row.
+    fingerprint = request_fingerprint(member_id, data) if idempotency_key else None
+    done = idempotency_key and ledger.replay(session, merchant_id, idempotency_key,
+                                             fingerprint)
+    if done:
+        return done
+    if card.status != "active":
+        raise ResourceConflict("the card is closed", field="member_id")
+
+    now = utcnow()
+    if data.type == "earn":
+        change = _earn(session, card, data, now)
+    elif data.type == "redeem":
+        change = _redeem(card, data)
+    elif data.type == "refund":
+        change = _refund(session, card, data)
+    else:
+        change = _adjust(card, data)
+    entry = ledger.apply_change(session, merchant_id, card, change, now=now,
+                         idempotency_key=idempotency_key, fingerprint=fingerprint)
+    if change.visit and card.visits == 0 and card.referred_by_id is not None:
+        grant_referral(session, merchant_id, card.id, card.referred_by_id, card.rules)
+    return ledger.Posted(entry, card.currency, replayed=False)
+
+
+def _purchase(card: Any, data: Operation) -> tuple[int, list[tuple[int, str | None]],
+                                                           dict[str, Any]]:
+    """The purchase's amount in minor units, its eligible lines and what the entry keeps
+    about them."""
+    currency, rules = card.currency, card.rules
+    details: dict[str, Any] = {}
+    if data.lines is None:
+        assert data.amount is not None
+        amount = to_minor(currency, data.amount)
+        return amount, [(amount, None)], details
+    eligible: list[tuple[int, str | None]] = []
+    kept = []
+    for index, line in enumerate(data.lines):
+        minor = to_minor(currency, line.amount, f"lines.{index}.amount")
+        out = is_excluded(rules, line.sku, line.category)
+        if not out:
+            eligible.append((minor, line.category))
+        kept.append({"sku": line.sku, "category": line.category, "amount_minor": minor,
+                     **({"excluded": True} if out else {})})
+    details["lines"] = kept
+    amount = sum(line["amount_minor"] for line in kept)
+    return amount, eligible, details
+
+
+def _earn(session: Session, card: Any, data: Operation, now: dt.datetime) -> ledger.Change:
+    kind, rules = card.kind, card.rules
+    change = ledger.Change("earn", reason=data.reason)
+    if data.points is not None:
+        if kind not in ("points", "cashback"):
+            raise ValidationFailed(f"points: a {kind} program does not earn points; "
+                                   "give stamps or a purchase", field="points")
+        change.points = change.lifetime_points = data.points
+        return change
+    if data.stamps is not None:
+        if kind != "stamps":
+            raise ValidationFailed(f"stamps: a {kind} program has no stamps", field="stamps")
+        allowed = _stamp_allowance(session, card, now)
+        if allowed is not None and data.stamps > allowed:
+            raise ResourceConflict(
+                f"stamps: the stamp limit of this card allows {allowed} more now",
+                field="stamps", allowed=allowed)
+        change.stamps, change.visit = data.stamps, True
+        return change
+    amount, eligible, change.details = _purchase(card, data)
+    eligible_minor = sum(minor for minor, _ in eligible)
+    change.amount_minor, change.spend_minor, change.visit = amount, amount, True
+    if eligible_minor != amount:
+        change.details["eligible_minor"] = eligible_minor
+    change.points = purchase_earns(kind, rules, card.currency, eligible, card.tier)
+    if kind == "stamps":
+        stamps = stamps_for_purchase(rules, card.currency, eligible_minor)
+        if stamps:
+            allowed = _stamp_allowance(session, card, now)
+            if allowed is not None and stamps > allowed:
+                change.details["stamp_limit"] = stamps - allowed
+                stamps = allowed
+            change.stamps = stamps
+    change.lifetime_points = change.points
+    return change
+
+
+def _stamp_allowance(session: Session, card: Any, now: dt.datetime) -> int | None:
+    """How many stamps the card may still get within the program's stamp window."""
+    rule = card.rules["stamps"]
+    limit = rule.get("max_per_window")
+    if limit is None:
+        return None
+    since = now - dt.timedelta(minutes=int(rule.get("window_minutes", 60)))
+    given = session.scalar(
+        select(func.coalesce(func.sum(TXN.c.stamps), 0))
+        .where(TXN.c.card_id == card.id, TXN.c.type == "earn", TXN.c.created_at > since)
+    )
+    return max(int(limit) - int(given or 0), 0)
+
+
+def _redeem(card: Any, data: Operation) -> ledger.Change:
+    kind, rules = card.kind, card.rules
+    if kind == "discount":
+        raise ValidationFailed("type: a discount program has no balance to redeem", field="type")
+    if kind == "cashback":
+        if data.amount is None:
+            raise ValidationFailed("amount: give the amount of money to pay with cashback",
+                                   field="amount")
+        minor = to_minor(card.currency, data.amount)
+        share = Decimal(str((rules.get("cashback") or {}).get("max_redeem_percent", 100)))
+        if data.purchase_amount is not None or share < 100:
+            if data.purchase_amount is None:
+                raise ValidationFailed(
+                    f"purchase_amount: required; cashback pays at most {share}% of a purchase",
+                    field="purchase_amount")
+            purchase = to_minor(card.currency, data.purchase_amount, "purchase_amount")
+            ceiling = int((Decimal(purchase) * share / 100).to_integral_value(ROUND_FLOOR))
+            if minor > ceiling:
+                raise ValidationFailed(
+                    f"amount: cashback pays at most {share}% of the purchase here",
+                    field="amount", allowed=ceiling)
+        return ledger.Change("redeem", points=-minor, amount_minor=minor, reason=data.reason)
+    if data.amount is not None:
+        raise ValidationFailed("amount: not allowed for redeem; give points", field="amount")
+    assert data.points is not None
+    return ledger.Change("redeem", points=-data.points, reason=data.reason)
+
+
+def _adjust(card: Any, data: Operation) -> ledger.Change:
+    if data.stamps is not None and card.kind != "stamps":
+        raise ValidationFailed(f"stamps: a {card.kind} program has no stamps", field="stamps")
+    points = data.points or 0
+    return ledger.Change("adjust", points=points, stamps=data.stamps or 0,
+                  lifetime_points=points, reason=data.reason)
+
+
+def _refund(session: Session, card: Any, data: Operation) -> ledger.Change:
+    original = session.execute(
+        select(TXN).where(TXN.c.id == data.original_id, TXN.c.card_id == card.id,
+                          TXN.c.type == "earn")
+    ).first()
+    if original is None or original.amount_minor is None:
+        raise ResourceNotFound(f"original_id: no purchase {data.original_id} on this card",
+                               field="original_id")
+    earlier = session.execute(
+        select(TXN.c.amount_minor, TXN.c.details)
+        .where(TXN.c.card_id == card.id, TXN.c.type == "refund",
+               TXN.c.reference_id == original.id)
+    ).all()
+    refunded = sum(r.amount_minor or 0 for r in earlier)
+    left = original.amount_minor - refunded
+    if left <= 0:
+        raise ResourceConflict(f"original_id: purchase {original.id} is refunded already",
+                               field="original_id")
+    amount = left if data.amount is None else to_minor(card.currency, data.amount)
+    if amount > left:
+        raise ValidationFailed(
+            f"amount: only {left} minor units of this purchase are left to refund",
+            field="amount", allowed=left)
+    reversed_before = sum((r.details or {}).get("reversed_points", 0) for r in earlier)
+    stamps_before = sum((r.details or {}).get("reversed_stamps", 0) for r in earlier)
+    # Cumulative targets, so partial refunds add up to exactly what the purchase earned.
+    earned = original.points if card.kind != "stamps" else 0
+    points = earned * (refunded + amount) // original.amount_minor - reversed_before
+    stamps = original.stamps * (refunded + amount) // original.amount_minor - stamps_before
+    return ledger.Change(
+        "refund", points=-points, stamps=-stamps, amount_minor=amount, spend_minor=-amount,
+        lifetime_points=-points, reason=data.reason, reference_id=original.id,
+        details={"reversed_points": points, "reversed_stamps": stamps}, cap_at_zero=True,
+        lot_of=original.id,
+    )
+
+

@@ -1,0 +1,44 @@
+"""The public addresses the service hands out, built from ``WALLET_PUBLIC_URL``.
+
+Passes, Google objects, API answers, posters and the demo all take their links from here,
+and the blueprints mount their routes under the same prefixes, so a path is written once.
+"""
+
+from __future__ import annotations
+
+#: Apple's pass web service: the ``webServiceURL`` of every pass (apple-wallet spec §2.2);
+#: the device appends ``/v1/...`` itself.
+APPLE_WEB_SERVICE = "/apple"
+#: Google Wallet's save and delete callbacks (google-wallet spec §4).
+GOOGLE_CALLBACKS = "/google/callbacks"
+
+
+def apple_web_service_url(public_url: str) -> str:
+    return public_url + APPLE_WEB_SERVICE
+
+
+def google_callback_url(public_url: str) -> str:
+    return public_url + GOOGLE_CALLBACKS
+
+
+def pass_url(public_url: str, download_token: str) -> str:
+    """The member's signed ``.pkpass`` ("Add to Apple Wallet")."""
+    return f"{public_url}/passes/{download_token}"
+
+
+def card_url(public_url: str, download_token: str) -> str:
+    """The member's card page (balance, QR code, wallet buttons); as private as the pass."""
+    return f"{public_url}/c/{download_token}"
+
+
+def join_url(public_url: str, join_token: str) -> str:
+    """The program's public sign-up page (what the poster's QR code opens)."""
+    return f"{public_url}/join/{join_token}"
+
+
+def join_logo_url(public_url: str, join_token: str) -> str:
+    return join_url(public_url, join_token) + "/logo.png"
+
+
+def poster_url(public_url: str, join_token: str) -> str:
+    return join_url(public_url, join_token) + "/poster"

@@ -1,0 +1,50 @@
+"""Campaign messages and the daily automations."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from ... import schemas as s
+from ...db import utcnow
+from ...services import automations
+from ...services import campaigns
+from .. import get_session
+from ._blueprint import bp
+from ._blueprint import current_merchant
+from .serializers import campaign_out
+
+
+@bp.operation("/programs/<int:program_id>/campaigns", "POST",
+              summary="Send a message to members' cards", body=s.CampaignCreate,
+              response=s.CampaignOut, status=HTTPStatus.CREATED, errors=(404,),
+              tags=("campaigns",))
+def create_campaign(program_id: int, body: s.CampaignCreate) -> s.CampaignOut:
+    """The text replaces the message on the back of every card in the segment, and phones
+    announce it; `reached` counts the cards."""
+    session = get_session()
+    campaign = campaigns.send_campaign(session, current_merchant(), program_id, body.text,
+                                       body.segment)
+    session.commit()
+    return campaign_out(campaign)
+
+
+@bp.operation("/programs/<int:program_id>/campaigns", "GET", summary="Campaigns sent",
+              response=s.CampaignList, errors=(404,), tags=("campaigns",))
+def list_campaigns(program_id: int) -> s.CampaignList:
+    items = campaigns.list_campaigns(get_session(), current_merchant(), program_id)
+    return s.CampaignList(items=[campaign_out(c) for c in items])
+
+
+@bp.operation("/automations/daily", "POST", summary="Run the daily automations now",
+              body=s.DailyRun, response=s.DailyReport, tags=("bonuses",))
+def run_daily(body: s.DailyRun) -> s.DailyReport:
+    """Expiry, reminders, birthday and win-back bonuses and tier review for this merchant's
+    programs (the worker runs them for everyone once a day). Running a day twice does
+    nothing the second time."""
+    session = get_session()
+    report = automations.run_daily(session, body.day or utcnow().date(),
+                                   merchant_id=current_merchant())
+    session.commit()
+    return s.DailyReport(**report)
+
+

@@ -1,0 +1,93 @@
+"""Members and their cards: enroll, find, read, close."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from pydantic import Field
+from sqlalchemy.orm import Session
+
+from ... import schemas as s
+from ...models import Member
+from ...services import members
+from .. import get_session
+from .. import wallet
+from ._blueprint import bp
+from ._blueprint import current_merchant
+from .serializers import member_out
+
+
+@bp.operation("/programs/<int:program_id>/members", "POST", summary="Enroll a member",
+              body=s.MemberCreate, response=s.MemberOut, status=HTTPStatus.CREATED,
+              errors=(404, 409), tags=("members",))
+def enroll_member(program_id: int, body: s.MemberCreate) -> s.MemberOut:
+    """Creates the member and their card. The phone is normalized to E.164; a phone or
+    external id already enrolled in the program gives 409."""
+    session = get_session()
+    member = members.enroll_member(session, current_merchant(), program_id, body,
+                                   default_region=wallet().settings.default_region)
+    session.commit()
+    return _answer(session, member)
+
+
+class MemberQuery(s.Strict):
+    barcode: str | None = Field(None, min_length=1, max_length=64,
+                                description="The card number as scanned from the barcode")
+    phone: str | None = Field(None, min_length=3, max_length=40)
+    program_id: int | None = Field(None, ge=1)
+    limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = Field(None, pattern=r"^\d{1,18}$",
+                               description="`next_cursor` of the previous page")
+
+
+def _find(query: MemberQuery, program_id: int | None) -> s.MemberList:
+    session = get_session()
+    found = members.find_members(
+        session, current_merchant(), barcode=query.barcode, phone=query.phone,
+        program_id=program_id, default_region=wallet().settings.default_region,
+        limit=query.limit, after_id=int(query.cursor) if query.cursor else None,
+    )
+    next_cursor = str(found[-1].id) if len(found) == query.limit else None
+    items = [member_out(session, wallet().settings, m) for m in found]
+    session.commit()  # first Google object inserts made for the save links (see _answer)
+    return s.MemberList(items=items, next_cursor=next_cursor)
+
+
+@bp.operation("/members", "GET", summary="Find members by card barcode or phone",
+              query=MemberQuery, response=s.MemberList, tags=("members",))
+def find_members(query: MemberQuery) -> s.MemberList:
+    """Searches all of the merchant's programs unless `program_id` is given."""
+    return _find(query, query.program_id)
+
+
+@bp.operation("/programs/<int:program_id>/members", "GET", summary="List a program's members",
+              query=MemberQuery, response=s.MemberList, errors=(404,), tags=("members",))
+def list_members(program_id: int, query: MemberQuery) -> s.MemberList:
+    return _find(query, program_id)
+
+
+@bp.operation("/members/<int:member_id>", "GET", summary="Get a member and their card",
+              response=s.MemberOut, errors=(404,), tags=("members",))
+def get_member(member_id: int) -> s.MemberOut:
+    session = get_session()
+    return _answer(session, members.get_member(session, current_merchant(), member_id))
+
+
+@bp.operation("/members/<int:member_id>/close", "POST", summary="Close a member's card",
+              response=s.MemberOut, errors=(404,), tags=("members",))
+def close_card(member_id: int) -> s.MemberOut:
+    """The card turns void on the customer's phone and accepts no more transactions (409).
+    Closing twice is harmless."""
+    session = get_session()
+    member = members.close_card(session, current_merchant(), member_id)
+    session.commit()
+    return _answer(session, member)
+
+
+def _answer(session: Session, member: Member) -> s.MemberOut:
+    """The member as the API shows them. Giving the Google save link may insert the card's
+    Google object first; that is recorded in this request's transaction, committed here
+    (after the change the request made, which is committed already)."""
+    out = member_out(session, wallet().settings, member)
+    session.commit()
+    return out

@@ -1,0 +1,81 @@
+"""The rewards catalog and coupons."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from ... import schemas as s
+from ...services import rewards
+from .. import get_session
+from ._blueprint import bp
+from ._blueprint import current_merchant
+from ._blueprint import idempotency_key
+from .serializers import coupon_out
+from .serializers import member_coupon_out
+from .serializers import reward_out
+from .serializers import transaction_result
+
+
+@bp.operation("/programs/<int:program_id>/rewards", "POST", summary="Add a catalog reward",
+              body=s.RewardCreate, response=s.RewardOut, status=HTTPStatus.CREATED,
+              errors=(404,), tags=("rewards",))
+def create_reward(program_id: int, body: s.RewardCreate) -> s.RewardOut:
+    session = get_session()
+    reward = rewards.create_reward(session, current_merchant(), program_id, body)
+    session.commit()
+    return reward_out(reward)
+
+
+@bp.operation("/programs/<int:program_id>/rewards", "GET", summary="The rewards catalog",
+              response=s.RewardList, errors=(404,), tags=("rewards",))
+def list_rewards(program_id: int) -> s.RewardList:
+    return s.RewardList(items=[reward_out(r) for r in
+                               rewards.list_rewards(get_session(), current_merchant(), program_id)])
+
+
+@bp.operation("/members/<int:member_id>/rewards/<int:reward_id>/redeem", "POST",
+              summary="Claim a catalog reward", response=s.TransactionResult,
+              status=HTTPStatus.CREATED, errors=(404, 409), tags=("rewards",),
+              headers={"Idempotency-Key": "Makes a retry return the first result."})
+def redeem_reward(member_id: int, reward_id: int) -> Any:
+    """Takes the reward's cost in points or stamps, checked under the card's lock (409 when
+    the balance is short)."""
+    session = get_session()
+    posted = rewards.redeem_reward(session, current_merchant(), member_id, reward_id,
+                                   idempotency_key=idempotency_key())
+    session.commit()
+    return transaction_result(posted)
+
+
+@bp.operation("/programs/<int:program_id>/coupons", "POST",
+              summary="Give a coupon to a member or a segment", body=s.CouponCreate,
+              response=s.CouponOut, status=HTTPStatus.CREATED, errors=(404,), tags=("rewards",))
+def create_coupon(program_id: int, body: s.CouponCreate) -> s.CouponOut:
+    """The segment (`member_ids`, `tier`, `inactive_days`, `birthday_month`) is resolved
+    now; every card in it shows the coupon while it is valid and unused."""
+    session = get_session()
+    coupon, _ = rewards.create_coupon(session, current_merchant(), program_id, body)
+    session.commit()
+    return coupon_out(coupon, *rewards.coupon_counts(session, coupon.id))
+
+
+@bp.operation("/members/<int:member_id>/coupons", "GET", summary="A member's coupons",
+              response=s.MemberCouponList, errors=(404,), tags=("rewards",))
+def list_member_coupons(member_id: int) -> s.MemberCouponList:
+    items = rewards.list_member_coupons(get_session(), current_merchant(), member_id)
+    return s.MemberCouponList(items=[member_coupon_out(i) for i in items])
+
+
+@bp.operation("/members/<int:member_id>/coupons/<int:coupon_id>/redeem", "POST",
+              summary="Use a member's coupon", response=s.TransactionResult,
+              status=HTTPStatus.CREATED, errors=(404, 409), tags=("rewards",))
+def redeem_coupon(member_id: int, coupon_id: int) -> Any:
+    """Once: a second use, even a concurrent one, gets 409; so does a coupon outside its
+    validity."""
+    session = get_session()
+    posted = rewards.redeem_coupon(session, current_merchant(), member_id, coupon_id)
+    session.commit()
+    return transaction_result(posted)
+
+

@@ -1,0 +1,130 @@
+"""Operations on a member's card (earn, redeem, adjust, refund, stamps, action bonuses) and
+its history."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from pydantic import Field
+from sqlalchemy.exc import IntegrityError
+
+from ... import schemas as s
+from ...models import LoyaltyProgram
+from ...services import bonuses
+from ...services import ledger
+from ...services import members
+from ...services import transactions
+from .. import get_session
+from ._blueprint import bp
+from ._blueprint import current_merchant
+from ._blueprint import idempotency_key
+from .serializers import transaction_out
+from .serializers import transaction_result
+
+
+@bp.operation("/members/<int:member_id>/transactions", "POST",
+              summary="Earn, redeem or adjust points", body=s.TransactionCreate,
+              response=s.TransactionResult, status=HTTPStatus.CREATED, errors=(404, 409),
+              tags=("transactions",),
+              headers={"Idempotency-Key": "Makes a retry return the first result, "
+                                          "with no second credit."})
+def post_transaction(member_id: int, body: s.TransactionCreate) -> Any:
+    """`earn` with `points`, with `stamps` (stamp programs), or with a purchase: `amount`
+    and/or receipt `lines` (sku, category, amount); lines whose sku or category the program
+    excludes earn nothing. Points programs convert by the earning rule and the tier
+    multiplier (rounded down); cashback programs keep the purchase's share in minor units;
+    stamp programs give `stamps.per_purchase` stamps within the stamp limit.
+
+    `redeem` never takes the balance below zero (409); in a cashback program it takes the
+    `amount` of money and the `purchase_amount` it pays towards. `adjust` takes signed
+    `points` or `stamps` and a `reason`.
+
+    `refund` takes the `original_id` of a purchase and the refunded `amount` (default: the
+    rest). It takes back the refunded share of what the purchase earned; if those points are
+    spent already, the balance goes to zero and the rest is reported as
+    `details.unrecovered`."""
+    return _post(member_id, body)
+
+
+def operation(body: s.TransactionCreate) -> transactions.Operation:
+    """The service's operation for a request body already checked for shape."""
+    lines = None if body.lines is None else tuple(
+        transactions.Line(amount=line.amount, sku=line.sku, category=line.category)
+        for line in body.lines)
+    return transactions.Operation(
+        type=body.type, points=body.points, stamps=body.stamps, amount=body.amount,
+        lines=lines, purchase_amount=body.purchase_amount, original_id=body.original_id,
+        reason=body.reason)
+
+
+def _post(member_id: int, body: s.TransactionCreate) -> Any:
+    session = get_session()
+    key = idempotency_key()
+    op = operation(body)
+    try:
+        posted = transactions.post_transaction(session, current_merchant(), member_id, op,
+                                               idempotency_key=key)
+        session.commit()
+    except IntegrityError:
+        if key is None:
+            raise
+        # The same key committed concurrently for another member: the retry replays it.
+        session.rollback()
+        posted = transactions.post_transaction(session, current_merchant(), member_id, op,
+                                               idempotency_key=key)
+    return transaction_result(posted)
+
+
+@bp.operation("/members/<int:member_id>/stamps", "POST", summary="Stamp a member's card",
+              body=s.StampCreate, response=s.TransactionResult, status=HTTPStatus.CREATED,
+              errors=(404, 409), tags=("transactions",),
+              headers={"Idempotency-Key": "Makes a retry return the first result."})
+def post_stamps(member_id: int, body: s.StampCreate) -> Any:
+    """Stamp programs: adds `count` stamps; every `stamps.goal` stamps become one reward
+    ready to claim (the card wraps: 5/6 plus 2 is 1/6 and a reward). Over the program's stamp
+    limit (`stamps.max_per_window` per `stamps.window_minutes`) the answer is 409."""
+    return _post(member_id, s.TransactionCreate(type="earn", stamps=body.count,
+                                                reason=body.reason))
+
+
+@bp.operation("/members/<int:member_id>/actions", "POST",
+              summary="Reward an action beyond purchases", body=s.ActionCreate,
+              response=s.TransactionResult, status=HTTPStatus.CREATED, errors=(404, 409),
+              tags=("bonuses",))
+def post_action(member_id: int, body: s.ActionCreate) -> Any:
+    """The bonus of `bonuses.actions[action]` (a survey, a review). With a `reference`, the
+    same action earns once (409 the second time)."""
+    session = get_session()
+    entry = bonuses.record_action(session, current_merchant(), member_id, body.action,
+                                      body.reference)
+    session.commit()
+    program = get_session().get_one(LoyaltyProgram, _program_of(member_id))
+    return transaction_result(ledger.Posted(entry, program.currency, False))
+
+
+def _program_of(member_id: int) -> int:
+    return members.get_member(get_session(), current_merchant(), member_id).program_id
+
+
+
+
+class TransactionQuery(s.Strict):
+    limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = Field(None, pattern=r"^\d{1,18}$",
+                               description="`next_cursor` of the previous page")
+
+
+@bp.operation("/members/<int:member_id>/transactions", "GET",
+              summary="List a member's transactions, newest first", query=TransactionQuery,
+              response=s.TransactionList, errors=(404,), tags=("transactions",))
+def list_transactions(member_id: int, query: TransactionQuery) -> s.TransactionList:
+    items, currency = ledger.list_transactions(
+        get_session(), current_merchant(), member_id, limit=query.limit,
+        before_id=int(query.cursor) if query.cursor else None,
+    )
+    next_cursor = str(items[-1].id) if len(items) == query.limit else None
+    return s.TransactionList(items=[transaction_out(t, currency) for t in items],
+                             next_cursor=next_cursor)
+
+
