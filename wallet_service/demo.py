@@ -123,9 +123,9 @@ def play_scenario(state: WalletState, name: str,
     import datetime as dt
     from decimal import Decimal
 
-    from .schemas import MemberCreate
     from .services import automations
     from .services import bonuses
+    from .services.members import NewMember
     from .services.members import enroll_member
     from .services.transactions import Line
     from .services.transactions import Operation
@@ -145,9 +145,9 @@ def play_scenario(state: WalletState, name: str,
         cards, stamp_cards = [], []
         for index, (who, phone) in enumerate(_CUSTOMERS):
             referral = cards[0].card.referral_code if index == 2 else None
-            cards.append(enroll_member(session, merchant.id, points.id, MemberCreate(
+            cards.append(enroll_member(session, merchant.id, points.id, NewMember(
                 name=who, phone=phone, referral_code=referral), default_region=region))
-            stamp_cards.append(enroll_member(session, merchant.id, stamps.id, MemberCreate(
+            stamp_cards.append(enroll_member(session, merchant.id, stamps.id, NewMember(
                 name=who, phone=phone), default_region=region))
         today = dt.datetime.now(dt.UTC).date()
         refundable = None

@@ -9,6 +9,9 @@ text through the back field's ``changeMessage``.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam
 from sqlalchemy import func
@@ -20,7 +23,6 @@ from ..db import utcnow
 from ..models import Campaign
 from ..models import LoyaltyCard
 from ..models import Member
-from ..schemas import Segment
 from .outbox import next_last_modified
 from .outbox import publish_change
 from .programs import get_program
@@ -32,6 +34,28 @@ _SET_MESSAGE = (
     .values(message=bindparam("msg"), message_campaign_id=bindparam("campaign"),
             version=bindparam("v"), last_modified=bindparam("lm"), updated_at=bindparam("now"))
 )
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Members to reach; every filter given must match (none given: all members)."""
+
+    tier: str | None = None
+    inactive_days: int | None = None
+    birthday_month: int | None = None
+    member_ids: tuple[int, ...] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """What is stored with a campaign or coupon: the filters given."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Segment:
+        ids = data.get("member_ids")
+        return cls(tier=data.get("tier"), inactive_days=data.get("inactive_days"),
+                   birthday_month=data.get("birthday_month"),
+                   member_ids=None if ids is None else tuple(ids))
 
 
 def segment_card_ids(session: Session, program_id: int, segment: Segment,
@@ -91,7 +115,7 @@ def send_campaign(session: Session, merchant_id: int, program_id: int, text: str
     program = get_program(session, merchant_id, program_id)
     now = utcnow()
     campaign = Campaign(program_id=program.id, text=text,
-                        segment=segment.model_dump(mode="json", exclude_none=True),
+                        segment=segment.as_json(),
                         reached=0, created_at=now)
     session.add(campaign)
     session.flush()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 import phonenumbers
@@ -21,10 +23,23 @@ from ..models import LoyaltyCard
 from ..models import Member
 from ..rules import Totals
 from ..rules import tier_for
-from ..schemas import MemberCreate
 from .outbox import next_last_modified
 from .outbox import publish_change
 from .programs import get_program
+
+
+@dataclass(frozen=True)
+class NewMember:
+    """A customer signing up, as the API or the sign-up page checked it."""
+
+    name: str
+    phone: str
+    email: str | None = None
+    birthday: dt.date | None = None
+    external_id: str | None = None
+    consent_text: str | None = None
+    answers: dict[str, Any] = field(default_factory=dict)
+    referral_code: str | None = None
 
 
 def normalize_phone(raw: str, default_region: str) -> str:
@@ -108,7 +123,7 @@ def validate_answers(enrollment: dict[str, Any], answers: dict[str, Any]) -> dic
 
 
 def enroll_member(
-    session: Session, merchant_id: int, program_id: int, data: MemberCreate, *,
+    session: Session, merchant_id: int, program_id: int, data: NewMember, *,
     default_region: str, source: str = "api",
 ) -> Member:
     """Create a member and their card.

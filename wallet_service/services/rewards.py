@@ -26,9 +26,8 @@ from ..models import Coupon
 from ..models import CouponGrant
 from ..models import LoyaltyCard
 from ..models import Reward
-from ..schemas import CouponCreate
-from ..schemas import RewardCreate
 from . import ledger
+from .campaigns import Segment
 from .campaigns import segment_card_ids
 from .outbox import publish_cards
 from .programs import get_program
@@ -37,8 +36,29 @@ CARDS = LoyaltyCard.__table__
 GRANTS = CouponGrant.__table__
 
 
+@dataclass(frozen=True)
+class NewReward:
+    """A catalog reward: its cost in points or in stamps (exactly one)."""
+
+    name: str
+    description: str | None = None
+    cost_points: int | None = None
+    cost_stamps: int | None = None
+
+
+@dataclass(frozen=True)
+class NewCoupon:
+    """A coupon for the cards of ``segment``, valid within the period given."""
+
+    title: str
+    description: str | None = None
+    segment: Segment = Segment()
+    valid_from: dt.datetime | None = None
+    valid_until: dt.datetime | None = None
+
+
 def create_reward(session: Session, merchant_id: int, program_id: int,
-                  data: RewardCreate) -> Reward:
+                  data: NewReward) -> Reward:
     """:raises ResourceNotFound: the program is missing or another merchant's.
     :raises ValidationFailed: a stamp cost in a program without stamps, or the reverse."""
     program = get_program(session, merchant_id, program_id)
@@ -111,7 +131,7 @@ def redeem_reward(session: Session, merchant_id: int, member_id: int, reward_id:
 
 
 def create_coupon(session: Session, merchant_id: int, program_id: int,
-                  data: CouponCreate) -> tuple[Coupon, int]:
+                  data: NewCoupon) -> tuple[Coupon, int]:
     """Create the coupon and give it to every card of its segment (each card shows it).
 
     :raises ResourceNotFound: the program is missing or another merchant's.
@@ -119,7 +139,7 @@ def create_coupon(session: Session, merchant_id: int, program_id: int,
     program = get_program(session, merchant_id, program_id)
     now = utcnow()
     coupon = Coupon(program_id=program.id, title=data.title, description=data.description,
-                    segment=data.segment.model_dump(mode="json", exclude_none=True),
+                    segment=data.segment.as_json(),
                     valid_from=data.valid_from, valid_until=data.valid_until, created_at=now)
     session.add(coupon)
     session.flush()

@@ -42,6 +42,7 @@ from ..models import ProgramImage
 from ..ratelimit import RateLimiter
 from ..schemas import DEFAULT_CONSENT
 from ..schemas import MemberCreate
+from ..services.members import NewMember
 from ..services.members import enroll_member
 from ..services.members import normalize_phone
 from ..validation import EMAIL
@@ -211,7 +212,7 @@ def card_page(download_token: str) -> Response:
 
 
 def read_join_form(form: MultiDict[str, str], enrollment: dict[str, Any], lang: str,
-                   default_region: str) -> tuple[MemberCreate | None, dict[str, str]]:
+                   default_region: str) -> tuple[NewMember | None, dict[str, str]]:
     """The member to enroll from the posted form, or None and a message per form field."""
     tr = partial(i18n.t, lang)
     errors: dict[str, str] = {}
@@ -265,7 +266,7 @@ def read_join_form(form: MultiDict[str, str], enrollment: dict[str, Any], lang: 
             field = _form_field(".".join(str(p) for p in err["loc"]))
             errors.setdefault(field, tr("error_invalid"))
         return None, errors
-    return data, {}
+    return NewMember(**data.model_dump()), {}
 
 
 def _read_answer(question: dict[str, Any], value: str,

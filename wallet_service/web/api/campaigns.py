@@ -14,6 +14,13 @@ from ._blueprint import current_merchant
 from .serializers import campaign_out
 
 
+def segment(body: s.Segment) -> campaigns.Segment:
+    """The service's segment for a request's, already checked for shape."""
+    return campaigns.Segment(
+        tier=body.tier, inactive_days=body.inactive_days, birthday_month=body.birthday_month,
+        member_ids=None if body.member_ids is None else tuple(body.member_ids))
+
+
 @bp.operation("/programs/<int:program_id>/campaigns", "POST",
               summary="Send a message to members' cards", body=s.CampaignCreate,
               response=s.CampaignOut, status=HTTPStatus.CREATED, errors=(404,),
@@ -23,7 +30,7 @@ def create_campaign(program_id: int, body: s.CampaignCreate) -> s.CampaignOut:
     announce it; `reached` counts the cards."""
     session = get_session()
     campaign = campaigns.send_campaign(session, current_merchant(), program_id, body.text,
-                                       body.segment)
+                                       segment(body.segment))
     session.commit()
     return campaign_out(campaign)
 

@@ -24,7 +24,8 @@ def enroll_member(program_id: int, body: s.MemberCreate) -> s.MemberOut:
     """Creates the member and their card. The phone is normalized to E.164; a phone or
     external id already enrolled in the program gives 409."""
     session = get_session()
-    member = members.enroll_member(session, current_merchant(), program_id, body,
+    member = members.enroll_member(session, current_merchant(), program_id,
+                                   members.NewMember(**body.model_dump()),
                                    default_region=wallet().settings.default_region)
     session.commit()
     return _answer(session, member)

@@ -11,6 +11,7 @@ from .. import get_session
 from ._blueprint import bp
 from ._blueprint import current_merchant
 from ._blueprint import idempotency_key
+from .campaigns import segment
 from .serializers import coupon_out
 from .serializers import member_coupon_out
 from .serializers import reward_out
@@ -22,7 +23,8 @@ from .serializers import transaction_result
               errors=(404,), tags=("rewards",))
 def create_reward(program_id: int, body: s.RewardCreate) -> s.RewardOut:
     session = get_session()
-    reward = rewards.create_reward(session, current_merchant(), program_id, body)
+    reward = rewards.create_reward(session, current_merchant(), program_id,
+                                   rewards.NewReward(**body.model_dump()))
     session.commit()
     return reward_out(reward)
 
@@ -55,7 +57,9 @@ def create_coupon(program_id: int, body: s.CouponCreate) -> s.CouponOut:
     """The segment (`member_ids`, `tier`, `inactive_days`, `birthday_month`) is resolved
     now; every card in it shows the coupon while it is valid and unused."""
     session = get_session()
-    coupon, _ = rewards.create_coupon(session, current_merchant(), program_id, body)
+    coupon, _ = rewards.create_coupon(session, current_merchant(), program_id, rewards.NewCoupon(
+        title=body.title, description=body.description, segment=segment(body.segment),
+        valid_from=body.valid_from, valid_until=body.valid_until))
     session.commit()
     return coupon_out(coupon, *rewards.coupon_counts(session, coupon.id))
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ... import schemas as s
 from ... import rules
+from ... import schemas as s
 from ... import urls
 from ...config import Settings
 from ...models import ApiKey
