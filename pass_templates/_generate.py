@@ -44,6 +44,10 @@ STRINGS = {
         "stamps.label": "Stamps",
         "stamps.change": "Stamps collected: %@",
         "stamps_left.label": "To reward",
+        "rewards.label": "Rewards",
+        "rewards.change": "Rewards ready to claim: %@",
+        "discount.label": "Discount",
+        "discount.change": "Your discount is now %@",
         "cashback.label": "Cashback",
         "cashback.change": "Your cashback is now %@",
         "card.label": "Card",
@@ -68,6 +72,10 @@ STRINGS = {
         "stamps.label": "Штампы",
         "stamps.change": "Собрано штампов: %@",
         "stamps_left.label": "До подарка",
+        "rewards.label": "Подарки",
+        "rewards.change": "Подарков к получению: %@",
+        "discount.label": "Скидка",
+        "discount.change": "Ваша скидка теперь: %@",
         "cashback.label": "Кешбэк",
         "cashback.change": "Ваш кешбэк теперь: %@",
         "card.label": "Карта",
@@ -283,7 +291,8 @@ TEMPLATES: dict[str, dict[str, object]] = {
     "stamps": {
         "colours": (STAMP_BROWN, CREAM, CARAMEL),
         "layout": {
-            "headerFields": [field("reward_in", "stamps_left.label", source="stamps_left")],
+            "headerFields": [field("rewards", "rewards.label", changeMessage="rewards.change"),
+                             field("reward_in", "stamps_left.label", source="stamps_left")],
             "primaryFields": [field("stamps", "stamps.label", changeMessage="stamps.change")],
             "secondaryFields": [MEMBER],
             "auxiliaryFields": [field("valid_until", "expires.label", source="expires", **RIGHT)],
@@ -293,7 +302,9 @@ TEMPLATES: dict[str, dict[str, object]] = {
     "tiers": {
         "colours": (TIER_CHARCOAL, (255, 255, 255), SILVER),
         "layout": {
-            "headerFields": [field("points", "points.label", changeMessage="points.change")],
+            "headerFields": [field("points", "points.label", changeMessage="points.change"),
+                             field("discount", "discount.label",
+                                   changeMessage="discount.change")],
             "primaryFields": [field("tier", "tier.label", changeMessage="tier.change")],
             "secondaryFields": [MEMBER],
         },

@@ -45,10 +45,13 @@ class Api:
         return r.json  # type: ignore[no-any-return]
 
 
-def make_merchant(app: Flask, name: str = "Merchant") -> tuple[int, str]:
+def make_merchant(app: Flask, name: str = "Merchant",
+                  time_zone: str | None = None) -> tuple[int, str]:
+    """A merchant and its API key; its time zone is the service's default unless given."""
     from wallet_service.services.merchants import create_merchant
 
+    zone = time_zone or app.extensions["wallet"].settings.default_time_zone
     with app.extensions["wallet"].sessions() as s:
-        merchant, _key, raw = create_merchant(s, name)
+        merchant, _key, raw = create_merchant(s, name, time_zone=zone)
         s.commit()
         return merchant.id, raw

@@ -175,10 +175,11 @@ def test_log_messages_are_stored(client, session):
 
 
 def test_unauthenticated_endpoints_are_rate_limited(app, client):
-    limiter = app.extensions["wallet"].limiters.apple
-    saved = (limiter.capacity, limiter.rate, dict(limiter._buckets))
-    limiter.capacity, limiter.rate = 5.0, 5 / 60
-    limiter._buckets.clear()
+    from wallet_service.ratelimit import RateLimiter
+
+    state = app.extensions["wallet"]
+    saved = state.limiters.apple
+    state.limiters.apple = RateLimiter(5)
     try:
         codes = [client.post("/apple/v1/log", json={"logs": ["x"]}).status_code for _ in range(8)]
         assert codes[:5] == [200] * 5 and codes[5:] == [429] * 3
@@ -186,18 +187,23 @@ def test_unauthenticated_endpoints_are_rate_limited(app, client):
         assert int(r.headers["Retry-After"]) >= 1
         assert Device(client, "unknown-device", "y").changed().status_code == 429
     finally:
-        limiter.capacity, limiter.rate, _ = saved
-        limiter._buckets.clear()
+        state.limiters.apple = saved
 
 
-def test_rate_limiter_refills():
+def test_rate_limiter_window_moves(monkeypatch):
+    """At most ``per_minute`` in any 60 s: a request frees its place 60 s after it was let in."""
     from wallet_service.ratelimit import RateLimiter
 
-    now = [0.0]
-    limiter = RateLimiter(60, clock=lambda: now[0])
-    assert all(limiter.allow("a") == 0 for _ in range(60))
-    assert limiter.allow("a") > 0
+    now = [1_000_000.0]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    limiter = RateLimiter(60)
+    assert all(limiter.allow("a") == 0 for _ in range(30))
+    now[0] += 30.0
+    assert all(limiter.allow("a") == 0 for _ in range(30))
+    assert limiter.allow("a") == pytest.approx(30.0)  # the first 30 leave the window at 60 s
     assert limiter.allow("b") == 0
-    now[0] += 1.0
-    assert limiter.allow("a") == 0
-    time.sleep(0)
+    now[0] += 29.0
+    assert limiter.allow("a") == pytest.approx(1.0)  # refused requests do not count
+    now[0] += 1.001
+    assert all(limiter.allow("a") == 0 for _ in range(30))
+    assert limiter.allow("a") > 0

@@ -156,6 +156,38 @@ def test_join_creates_the_member_and_sends_them_to_their_card(app, api, client):
     assert got["consent"]["text"] == "Согласен с правилами «Зерна»."
 
 
+def test_marketing_consent_is_a_separate_unticked_optional_checkbox(app, api, client):
+    program = api.program()
+    joiner = Joiner(client, program, lang="en")
+    page = joiner.open().get_data(as_text=True)
+    box = field_block(page, "marketing_consent")
+    assert 'name="marketing_consent"' in box and "checked" not in box and "required" not in box
+    assert html_lib.escape(i18n.t("en", "marketing_consent"), quote=False) in box
+    assert 'name="marketing_consent"' not in field_block(page, "consent")
+    assert joiner.submit({"phone": "+7 912 000-00-31"}).status_code == 303
+    assert joiner.submit({"phone": "+7 912 000-00-32", "marketing_consent": "yes"},
+                         lang="ru").status_code == 303
+    # Ticked without the consent to processing, the form is refused and keeps the tick.
+    r = joiner.submit({"phone": "+7 912 000-00-33", "consent": None, "marketing_consent": "yes"})
+    assert r.status_code == 422
+    assert "checked" in field_block(r.get_data(as_text=True), "marketing_consent")
+    plain, ticked = members(app)
+    assert (plain.marketing_consent, plain.marketing_consent_text) == (False, None)
+    assert ticked.marketing_consent is True and ticked.marketing_consent_at is not None
+    assert ticked.marketing_consent_text == i18n.t("ru", "marketing_consent")  # as shown
+
+
+def test_the_program_may_word_the_marketing_consent(app, api, client):
+    program = api.program(enrollment={"marketing_consent_text": {
+        "ru": "Хочу знать о новинках «Зерна».", "en": "Tell me what is new at Zerno."}})
+    joiner = Joiner(client, program, lang="en")
+    page = joiner.open().get_data(as_text=True)
+    assert "Tell me what is new at Zerno." in field_block(page, "marketing_consent")
+    assert joiner.submit({"marketing_consent": "yes"}).status_code == 303
+    [member] = members(app)
+    assert member.marketing_consent_text == "Tell me what is new at Zerno."
+
+
 def test_errors_are_shown_next_to_each_field_and_the_form_keeps_the_values(app, api, client):
     program = api.program()
     joiner = Joiner(client, program, "en")

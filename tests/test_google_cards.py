@@ -165,7 +165,7 @@ def test_design_change_patches_the_class_once_not_the_objects(gapi, google, work
 
 def test_campaign_message_reaches_google(gapi, google, worker):
     program = gapi.program()
-    member = gapi.member(program["id"])
+    member = gapi.member(program["id"], marketing_consent=True)
     r = gapi.post(f"/programs/{program['id']}/campaigns", {"text": "Двойные баллы в субботу!"})
     assert r.status_code == 201, r.json
     worker.run_once()

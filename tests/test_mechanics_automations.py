@@ -34,7 +34,13 @@ def history(api, m):
     return api.get(f"/members/{m['id']}/transactions").json["items"]
 
 
+def in_utc(api):
+    """The merchant's days are UTC days, as ``booked_on`` counts them."""
+    assert api.patch("/merchant", {"time_zone": "UTC"}).status_code == 200
+
+
 def test_tier_upgrade_now_and_scheduled_downgrade(api):
+    in_utc(api)
     program = api.program(tier_basis="visits", tier_window_days=30, tiers=[
         {"name": "Bronze", "threshold": 0}, {"name": "Gold", "threshold": 3}])
     m = api.member(program["id"])
@@ -88,7 +94,7 @@ def test_expiry_takes_the_oldest_lot_and_leaves_spent_points(api, session):
 
     report = daily(api, expiry - dt.timedelta(days=5))  # reminder, nothing expires
     assert report["reminded"] == 1 and report["expired"] == 0
-    assert "70" in api.get(f"/members/{m['id']}").json["message"]
+    assert "70" in api.get(f"/members/{m['id']}").json["reminder"]
 
     report = daily(api, expiry)
     assert report["expired"] == 1
@@ -120,6 +126,7 @@ def test_birthday_bonus_on_29_february(api):
 
 
 def test_welcome_referral_winback_and_action_bonuses(api):
+    in_utc(api)
     program = api.program(bonuses={"welcome": 10, "referrer": 100, "referred": 50,
                                    "winback": 30, "winback_after_days": 60,
                                    "actions": {"review": 25}})

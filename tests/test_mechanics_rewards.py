@@ -105,8 +105,8 @@ def test_a_coupon_used_twice_concurrently_succeeds_once(app, api):
 def test_campaign_reaches_a_segment_and_shows_on_the_back(api):
     program = api.program(tiers=[{"name": "Bronze", "threshold": 0},
                                  {"name": "Gold", "threshold": 100}])
-    gold = api.member(program["id"], birthday="1990-05-02")
-    bronze = api.member(program["id"], phone="+7 912 000-00-08")
+    gold = api.member(program["id"], birthday="1990-05-02", marketing_consent=True)
+    bronze = api.member(program["id"], phone="+7 912 000-00-08", marketing_consent=True)
     api.post(f"/members/{gold['id']}/transactions", {"type": "earn", "points": 150})
     before = api.get(f"/members/{gold['id']}").json["version"]
     r = api.post(f"/programs/{program['id']}/campaigns",

@@ -87,12 +87,13 @@ def test_stamps_merge(api):
 def test_cashback_merges_and_its_categories_merge_too(api):
     program = api.program(kind="cashback", cashback={
         "percent": "3", "categories": {"coffee": "10", "bakery": "7"},
-        "max_redeem_percent": "30"})
+        "max_redeem_percent": "30", "category_rate_overrides_tier": True})
     r = patch(api, program, {"cashback": {"categories": {"coffee": "12", "bakery": None,
                                                           "tea": "4"}}})
     assert r.status_code == 200, r.json
     assert changed(program, r.json, "cashback")["cashback"] == {
-        "percent": "3", "categories": {"coffee": "12", "tea": "4"}, "max_redeem_percent": "30"}
+        "percent": "3", "categories": {"coffee": "12", "tea": "4"}, "max_redeem_percent": "30",
+        "category_rate_overrides_tier": True}
 
 
 def test_excluded_merges_and_its_lists_replace_whole(api):
@@ -105,7 +106,8 @@ def test_excluded_merges_and_its_lists_replace_whole(api):
 
 def test_bonuses_merge(api):
     bonuses = {"welcome": 100, "birthday": 200, "referrer": 50, "referred": 25, "winback": 70,
-               "winback_after_days": 90, "actions": {"review": 30, "survey": 10}}
+               "winback_after_days": 90, "actions": {"review": 30, "survey": 10},
+               "action_period_days": 30}
     program = api.program(bonuses=bonuses)
     r = patch(api, program, {"bonuses": {"welcome": 5, "actions": {"survey": None}}}, MERGE)
     assert r.status_code == 200, r.json
@@ -122,7 +124,7 @@ def test_enrollment_merges_consent_per_language_and_keeps_the_questions(api):
     assert r.status_code == 200, r.json
     enrollment = changed(program, r.json, "enrollment")["enrollment"]
     assert enrollment == {"consent_text": {"ru": "Я согласен", "en": "I agree"},
-                          "questions": questions}
+                          "marketing_consent_text": None, "questions": questions}
 
 
 def test_tiers_list_replaces_whole(api):

@@ -38,7 +38,8 @@ def test_serve_runs_web_and_worker(app, apns_certs, tmp_path):
     from wallet_service.services.merchants import create_merchant
 
     with app.extensions["wallet"].sessions() as s:
-        _, _, key = create_merchant(s, "Serve test")
+        _, _, key = create_merchant(
+            s, "Serve test", time_zone=app.extensions["wallet"].settings.default_time_zone)
         s.commit()
     auth = {"Authorization": f"Bearer {key}"}
     port = free_port()

@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 
 from wallet_service import rules
+from wallet_service.apple import decode_strings
 
 BASE = "https://wallet.example.test"
 
@@ -26,10 +27,14 @@ CASES = {
 }
 
 
-def _pass_json(api, member):
+def _back_fields(api, member, lang):
+    """The pass's back fields as a phone in ``lang`` shows them (through its pass.strings)."""
     data = api.client.get(member["apple_pass_url"].removeprefix(BASE)).data
     with zipfile.ZipFile(io.BytesIO(data)) as z:
-        return json.loads(z.read("pass.json"))
+        pass_json = json.loads(z.read("pass.json"))
+        strings = decode_strings(z.read(f"{lang}.lproj/pass.strings"))
+    return {f["key"]: strings.get(f["value"], f["value"])
+            for f in pass_json["storeCard"]["backFields"]}
 
 
 @pytest.mark.parametrize("basis", sorted(CASES))
@@ -45,7 +50,7 @@ def test_api_pass_and_card_page_agree(api, client, basis):
     assert progress["next_tier"] == upcoming and progress["basis"] == basis
     assert Decimal(progress["left"]) == Decimal(left)
 
-    back = {f["key"]: f["value"] for f in _pass_json(api, shown)["storeCard"]["backFields"]}
+    back = _back_fields(api, shown, "en")
     assert upcoming in back["tier_progress"]
     assert re.search(rf"\b{left}\b", back["tier_progress"])
 

@@ -12,6 +12,7 @@ from flask import jsonify
 from flask import request
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import web
 from .config import load_settings
@@ -32,16 +33,24 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(settings.instance_path))
     app.config.update(
         SECRET_KEY=settings.secret_key,
-        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    if settings.trusted_proxies:
+        # Behind TLS proxies: the client's address (rate limits, device logs), https
+        # (request.is_secure, secure cookies) and the host come from the headers the proxies
+        # set; only the last ``trusted_proxies`` entries count, so a client cannot forge them.
+        # X-Forwarded-Prefix is not trusted: the service is served at the root of its host.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=0)
     # The one key of this app's state (typed: see wallet_service.state).
     app.extensions["wallet"] = build_state(settings)
 
     web.init_app(app)
+    _register_input_limits(app)
     from .web import api
     from .web import apple
     from .web import enroll
@@ -57,6 +66,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(posters.bp)
     _register_app_handlers(app)
     return app
+
+
+def _register_input_limits(app: Flask) -> None:
+    """Bounds on requests and the security headers of responses (web/limits.py,
+    web/headers.py); before the blueprints, whose routes take the id converter."""
+    from .web import headers
+    from .web import limits
+
+    app.request_class = limits.LimitedRequest
+    app.config["MAX_CONTENT_LENGTH"] = limits.SMALL_BODY  # raised per route family
+    app.url_map.converters["int"] = limits.Int64Converter
+    app.url_value_preprocessor(limits.reject_huge_ids)
+    app.before_request(limits.cap_body)
+    app.after_request(headers.secure_headers)
 
 
 def _register_app_handlers(app: Flask) -> None:

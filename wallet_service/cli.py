@@ -87,18 +87,28 @@ def db_check() -> None:
 
 @main.command("create-merchant")
 @click.argument("name")
+@click.option("--time-zone", default=None, metavar="ZONE",
+              help="IANA time zone of the merchant's days, such as Asia/Vladivostok "
+                   "(default: WALLET_DEFAULT_TIME_ZONE).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def create_merchant(name: str, as_json: bool) -> None:
+def create_merchant(name: str, time_zone: str | None, as_json: bool) -> None:
     """Create a merchant and print its first API key (shown only once)."""
     from .services.merchants import create_merchant as create
 
-    with _state().sessions() as session:
-        merchant, _key, raw = create(session, name)
+    state = _state()
+    with state.sessions() as session:
+        try:
+            merchant, _key, raw = create(
+                session, name, time_zone=time_zone or state.settings.default_time_zone)
+        except WalletError as exc:
+            raise click.ClickException(exc.message) from None
         session.commit()
     if as_json:
-        click.echo(json.dumps({"merchant_id": merchant.id, "api_key": raw}))
+        click.echo(json.dumps({"merchant_id": merchant.id, "api_key": raw,
+                               "time_zone": merchant.time_zone}))
     else:
-        click.echo(f"merchant {merchant.id} created; API key (shown once): {raw}")
+        click.echo(f"merchant {merchant.id} created ({merchant.time_zone}); "
+                   f"API key (shown once): {raw}")
 
 
 @main.command("create-api-key")
@@ -192,6 +202,7 @@ def doctor() -> None:
     if not settings.public_url.startswith("https://"):
         findings.append(("warning", "public url", f"WALLET_PUBLIC_URL is {settings.public_url}: "
                          "iPhones only talk to an https webServiceURL in production"))
+    findings.extend(_limit_findings(settings))
     from sqlalchemy import text
 
     from .db import make_engine
@@ -231,6 +242,36 @@ def _google_findings(settings: Any) -> list[tuple[str, str, str]]:
                  f"{type(exc).__name__}")]
     return [("ok", "google", f"service account {credentials.service_account_email} "
              f"gets access tokens for issuer {settings.google_issuer_id}")]
+
+
+def _limit_findings(settings: Settings) -> list[tuple[str, str, str]]:
+    """Rate limits: where they are counted (and that a shared store answers), and whether a
+    TLS proxy in front is trusted to name the client."""
+    from urllib.parse import urlsplit
+
+    from .ratelimit import is_shared
+    from .ratelimit import make_storage
+
+    findings: list[tuple[str, str, str]] = []
+    if settings.public_url.startswith("https://") and not settings.trusted_proxies:
+        findings.append(("warning", "proxy", "WALLET_PUBLIC_URL is https but "
+                         "WALLET_TRUSTED_PROXIES is 0: behind a TLS proxy every customer counts "
+                         "as the proxy's address in the rate limits (see deploy/README.md)"))
+    parts = urlsplit(settings.rate_limit_storage)
+    where = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # no password
+    try:
+        storage = make_storage(settings.rate_limit_storage)
+    except WalletError as exc:
+        return [*findings, ("error", "rate limits", exc.message)]
+    if not is_shared(storage):
+        findings.append(("ok", "rate limits", "counted by each process on its own (memory://); "
+                         "with several web processes, share them in Redis"))
+    elif storage.check():
+        findings.append(("ok", "rate limits", f"shared by all processes in {where}"))
+    else:
+        findings.append(("error", "rate limits", f"{where} does not answer "
+                         "(WALLET_RATE_LIMIT_STORAGE)"))
+    return findings
 
 
 def _serve_options(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -17,6 +17,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
+from .local_time import DEFAULT_TIME_ZONE
+from .local_time import is_time_zone
 
 PREFIX = "WALLET_"
 
@@ -57,6 +59,12 @@ def _region(value: str) -> str:
 def _text(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
+    return value
+
+
+def _time_zone(value: str) -> str:
+    if not is_time_zone(value):
+        raise ValueError("must be an IANA time zone name such as Europe/Moscow")
     return value
 
 
@@ -104,6 +112,23 @@ def _push_backend(value: str) -> str:
     return value
 
 
+def _proxy_count(value: str) -> int:
+    number = int(value)
+    if not 0 <= number <= 5:
+        raise ValueError("must be the number of reverse proxies in front, 0 to 5")
+    return number
+
+
+#: Storage URL schemes of ``WALLET_RATE_LIMIT_STORAGE`` (see wallet_service/ratelimit.py).
+RATE_LIMIT_STORAGE_SCHEMES = ("memory", "redis", "rediss", "redis+unix")
+
+
+def _rate_limit_storage(value: str) -> str:
+    if urlsplit(value).scheme not in RATE_LIMIT_STORAGE_SCHEMES:
+        raise ValueError("must be memory:// or a Redis URL such as redis://127.0.0.1:6379/0")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -127,9 +152,23 @@ SETTINGS: tuple[Setting, ...] = (
             "instance folder.", secret=True),
     Setting("DEFAULT_REGION", _region, "RU",
             "Country assumed for phone numbers written without a country code."),
+    Setting("DEFAULT_TIME_ZONE", _time_zone, DEFAULT_TIME_ZONE,
+            "IANA time zone of a merchant created without one (birthdays, expiry dates and "
+            "the daily job follow the merchant's local date; each merchant can change it)."),
     Setting("LOG_LEVEL", _log_level, "INFO", "Logging level."),
     Setting("RATE_LIMIT_PER_MINUTE", _positive_int, 120,
             "Requests per minute and client address on the unauthenticated endpoints."),
+    Setting("JOIN_RATE_LIMIT_PER_MINUTE", _positive_int, 30,
+            "Sign-up submissions per minute and client address. A café's customers share "
+            "one Wi-Fi address; a script trying phone numbers still gets few tries."),
+    Setting("RATE_LIMIT_STORAGE", _rate_limit_storage, "memory://",
+            "Where rate limits are counted: `memory://` (each process alone) or a Redis URL "
+            "such as `redis://127.0.0.1:6379/0`, shared by all processes (needs "
+            "`pip install 'wallet-service[redis]'`).", secret=True),
+    Setting("TRUSTED_PROXIES", _proxy_count, 0,
+            "Reverse proxies in front of the service (e.g. `1` behind nginx): their "
+            "`X-Forwarded-For/-Proto/-Host/-Port` give the client address and https. "
+            "`0`: the headers are ignored."),
     Setting("APPLE_PASS_TYPE_ID", _pass_type_id, "pass.dev.wallet-service.loyalty",
             "Pass Type ID of the signing certificate."),
     Setting("APPLE_TEAM_ID", _team_id, "DEVTEAM000", "Apple Developer Team ID."),
@@ -179,8 +218,12 @@ class Settings:
     public_url: str
     secret_key: str = field(repr=False)
     default_region: str
+    default_time_zone: str
     log_level: str
     rate_limit_per_minute: int
+    join_rate_limit_per_minute: int
+    rate_limit_storage: str = field(repr=False)
+    trusted_proxies: int
     apple_pass_type_id: str
     apple_team_id: str
     apple_p12: str | None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+from contextlib import suppress
 from pathlib import Path
 from typing import Annotated
 from typing import Any
@@ -86,6 +88,16 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     )
 
 
+def _private_file(path: Path) -> None:
+    """Create the database file readable by its owner only (members' personal data and API
+    key hashes); SQLite gives its -wal and -shm files the same mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    with suppress(PermissionError):  # not ours to change: leave it as its owner set it
+        os.chmod(path, 0o600)  # also when it existed with wider permissions
+
+
 def _sqlite_engine(url: str) -> Engine:
     """SQLite tuned for a small server: WAL, a busy timeout and write-ahead locking.
 
@@ -95,8 +107,8 @@ def _sqlite_engine(url: str) -> Engine:
     queue on the busy timeout, readers in WAL mode are never blocked.
     """
     path = url.split("///", 1)[1] if "///" in url else ""
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if path and path != ":memory:" and not path.startswith("file:"):
+        _private_file(Path(path.split("?", 1)[0]))
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")

@@ -48,7 +48,8 @@ def prepare_demo(state: WalletState, base_url: str) -> Iterator[str]:
     with state.sessions() as session:
         merchant = session.scalar(select(Merchant).where(Merchant.name == DEMO_MERCHANT))
         if merchant is None:
-            merchant = Merchant(name=DEMO_MERCHANT)
+            merchant = Merchant(name=DEMO_MERCHANT,
+                                time_zone=state.settings.default_time_zone)
             session.add(merchant)
             session.flush()
         program = session.scalar(
@@ -136,7 +137,8 @@ def play_scenario(state: WalletState, name: str,
     upgrade(state.engine)
     region = state.settings.default_region
     with state.sessions() as session:
-        merchant = Merchant(name=f"{DEMO_MERCHANT} (scenario)")
+        merchant = Merchant(name=f"{DEMO_MERCHANT} (scenario)",
+                            time_zone=state.settings.default_time_zone)
         session.add(merchant)
         session.flush()
         stamps = create_program(session, merchant.id, ProgramCreate.model_validate(_COFFEE_STAMPS))

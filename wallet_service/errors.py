@@ -5,7 +5,8 @@ each into a JSON problem (RFC 9457) with the status given by the class::
 
     WalletError (500)
     ├── InvalidInput (400)            a value is malformed; names the field
-    │   └── ValidationFailed (422)    well-formed but breaks a rule (unknown kind, bad tier order)
+    │   ├── ValidationFailed (422)    well-formed but breaks a rule (unknown kind, bad tier order)
+    │   └── InputTooLarge (413)       a value is larger than the service takes (an image's side)
     ├── AuthenticationFailed (401)    no or a wrong credential
     ├── PermissionDenied (403)        a valid credential that may not do this
     ├── ResourceNotFound (404)        missing, or owned by another merchant
@@ -45,6 +46,14 @@ class ValidationFailed(InvalidInput):
 
     status = HTTPStatus.UNPROCESSABLE_ENTITY
     title = "Validation failed"
+
+
+class InputTooLarge(InvalidInput):
+    """A value is larger than the service takes, such as an image's size; refused before the
+    work it would cause."""
+
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    title = "Input too large"
 
 
 class AuthenticationFailed(WalletError):

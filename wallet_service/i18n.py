@@ -1,4 +1,7 @@
-"""The words of the customer-facing pages (sign-up, card, posters), in Russian and English.
+"""The words of the customer-facing pages (sign-up, card, posters), in Russian and English,
+the expiry reminder the card itself shows, and what a card holds for its program's kind
+(:func:`standing_words`, for the card page and the Google card). A merchant's own texts are
+one text or one per language (:func:`localized`, :func:`program_text`).
 
 Every string a customer reads on those pages lives here, so a translation is one edit and a
 missing one fails a test rather than a customer. Values are ``str.format`` templates; plural
@@ -7,13 +10,23 @@ words go through :func:`plural`, which follows the CLDR rules of the language.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 
 from babel import Locale
+from babel.dates import format_date
 from babel.numbers import format_currency
 from babel.numbers import format_decimal
+from babel.numbers import format_percent as babel_format_percent
 from babel.numbers import get_currency_symbol
+
+from .errors import ValidationFailed
+from .rules import NextDiscount
+from .rules import Standing
+from .rules import TierProgress
 
 LANGUAGES = ("ru", "en")
 DEFAULT_LANGUAGE = "ru"
@@ -48,12 +61,22 @@ STRINGS: dict[str, dict[str, str]] = {
     "hint_phone": {"ru": "Например, +7 912 345-67-89", "en": "For example, +7 912 345-67-89"},
     "field_email": {"ru": "Электронная почта", "en": "E-mail"},
     "field_birthday": {"ru": "День рождения", "en": "Birthday"},
+    "field_referral": {"ru": "Код приглашения", "en": "Referral code"},
+    "hint_referral": {"ru": "Если вас пригласил друг, введите его код.",
+                      "en": "If a friend invited you, enter their code."},
     "yes": {"ru": "Да", "en": "Yes"},
     "no": {"ru": "Нет", "en": "No"},
     "choose": {"ru": "Выберите…", "en": "Choose…"},
     "submit": {"ru": "Получить карту", "en": "Get my card"},
     "privacy_note": {"ru": "Ваши данные передаются программе «{program}».",
                      "en": "Your details go to {program}."},
+    # the separate, optional marketing consent (the program may replace the text)
+    "marketing_consent": {
+        "ru": "Я согласен(на) получать рекламные сообщения и предложения программы, в том "
+              "числе уведомления на карте в Apple Wallet и Google Wallet.",
+        "en": "I agree to receive marketing messages and offers from the program, including "
+              "notifications on the card in Apple Wallet and Google Wallet.",
+    },
     "errors_summary": {
         "ru": "Проверьте поля, отмеченные ниже.",
         "en": "Please check the fields marked below.",
@@ -79,6 +102,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "We need your consent to issue the card.",
     },
     "error_invalid": {"ru": "Проверьте это поле.", "en": "Please check this field."},
+    "error_referral": {
+        "ru": "Такого кода нет. Проверьте его или оставьте поле пустым.",
+        "en": "We do not know this code. Please check it or leave the field empty.",
+    },
     "error_expired": {
         "ru": "Страница устарела. Проверьте данные и отправьте форму ещё раз.",
         "en": "This page has expired. Please check your details and send the form again.",
@@ -119,6 +146,10 @@ STRINGS: dict[str, dict[str, str]] = {
                        "en": "Spend {amount} more to reach {tier}."},
     "progress_label": {"ru": "Прогресс до следующего уровня", "en": "Progress to the next tier"},
     "top_tier": {"ru": "У вас максимальный уровень.", "en": "You have reached the top tier."},
+    "stamp_debt": {
+        "ru": "Долг по штампам после возврата: {stamps}. Следующие штампы сначала погасят его.",
+        "en": "{stamps} owed for a refunded purchase: the next stamps pay this off first.",
+    },
     "card_number": {"ru": "Номер карты", "en": "Card number"},
     "card_qr_alt": {"ru": "QR-код с номером карты {number}",
                     "en": "QR code with card number {number}"},
@@ -130,6 +161,22 @@ STRINGS: dict[str, dict[str, str]] = {
         "ru": "Сохраните эту страницу в закладках и не пересылайте ссылку: это ваша личная карта.",
         "en": "Bookmark this page and do not share the link: it is your personal card.",
     },
+    # inviting friends: the member's referral code and the link that carries it
+    "referral_heading": {"ru": "Пригласите друга", "en": "Invite a friend"},
+    "referral_text": {
+        "ru": "Отправьте другу ссылку или назовите код: он введёт его, когда будет получать "
+              "карту.",
+        "en": "Send a friend the link or tell them your code: they enter it when they get "
+              "their card.",
+    },
+    "referral_bonus_both": {"ru": "После первой покупки друга бонус получите вы оба.",
+                            "en": "After your friend's first purchase, you both get a bonus."},
+    "referral_bonus_you": {"ru": "После первой покупки друга вы получите бонус.",
+                           "en": "After your friend's first purchase, you get a bonus."},
+    "referral_bonus_friend": {"ru": "Друг получит бонус за первую покупку.",
+                              "en": "Your friend gets a bonus on their first purchase."},
+    "referral_code": {"ru": "Ваш код", "en": "Your code"},
+    "referral_link": {"ru": "Ссылка для друга", "en": "Link for a friend"},
     "rules": {"ru": "Правила программы", "en": "Program rules"},
     "earning": {"ru": "{points} за каждые {amount}.", "en": "{points} for every {amount} spent."},
     "tiers": {"ru": "Уровни", "en": "Tiers"},
@@ -138,6 +185,48 @@ STRINGS: dict[str, dict[str, str]] = {
     "tier_multiplier": {"ru": "начисление ×{multiplier}", "en": "earns ×{multiplier}"},
     "terms": {"ru": "Условия", "en": "Terms"},
     "contact": {"ru": "Контакты", "en": "Contact"},
+    # --- what the program gives and what the card holds, per program kind ----------------
+    "perk_stamps": {"ru": "Соберите {stamps} — и получите {reward}.",
+                    "en": "Collect {stamps} and get {reward}."},
+    "perk_stamp_purchase": {"ru": "{stamps} за каждую покупку.",
+                            "en": "{stamps} for every purchase."},
+    "perk_stamp_purchase_from": {"ru": "{stamps} за каждую покупку от {amount}.",
+                                 "en": "{stamps} for every purchase from {amount}."},
+    "perk_cashback": {"ru": "Кешбэк {percent} с каждой покупки — оплачивайте им покупки.",
+                      "en": "{percent} of every purchase back as cashback to pay with."},
+    "perk_discount": {"ru": "Скидка {percent} на покупки.", "en": "{percent} off your purchases."},
+    "perk_discount_range": {
+        "ru": "Скидка от {low} до {high}: чем больше покупок, тем она выше.",
+        "en": "A discount from {low} up to {high}: the more you buy, the higher it gets.",
+    },
+    "stamps_collected": {"ru": "Штампы", "en": "Stamps"},
+    "stamps_left": {"ru": "Ещё {stamps} — и {reward}.", "en": "{stamps} more to {reward}."},
+    "rewards_ready": {"ru": "Готово к получению: {count} × {reward}.",
+                      "en": "Ready to claim: {count} × {reward}."},
+    "cashback_balance": {"ru": "Кешбэк на счёте", "en": "Cashback balance"},
+    "cashback_share": {"ru": "Кешбэк {percent} с каждой покупки.",
+                       "en": "{percent} of every purchase comes back."},
+    "your_discount": {"ru": "Ваша скидка", "en": "Your discount"},
+    "next_discount_spend": {"ru": "Скидка {percent} — после покупок ещё на {amount}.",
+                            "en": "{percent} off after spending {amount} more."},
+    "next_discount_points": {"ru": "Скидка {percent} — ещё {points}.",
+                             "en": "{percent} off with {points} more."},
+    "next_discount_visits": {"ru": "Скидка {percent} — ещё {visits}.",
+                             "en": "{percent} off after {visits} more."},
+    "top_discount": {"ru": "У вас максимальная скидка.", "en": "You have the highest discount."},
+    "tier_from_visits": {"ru": "от {visits}", "en": "from {visits}"},
+    "tier_discount": {"ru": "скидка {percent}", "en": "{percent} off"},
+    "tier_cashback": {"ru": "кешбэк {percent}", "en": "cashback {percent}"},
+    # headings of those lines where a card shows them apart (the Google card's modules)
+    "heading_next_reward": {"ru": "До подарка", "en": "Next reward"},
+    "heading_rewards": {"ru": "Подарки", "en": "Rewards"},
+    "heading_cashback": {"ru": "Кешбэк", "en": "Cashback"},
+    "heading_next_discount": {"ru": "Следующая скидка", "en": "Next discount"},
+    "heading_next_tier": {"ru": "Следующий уровень", "en": "Next level"},
+    # --- the card itself (the pass, the Google object, the API) ---------------------------
+    # The date leads in Russian: its long form ends in "г.", which a full stop would double.
+    "expiry_reminder": {"ru": "{date} {expire} {points}. Успейте потратить!",
+                        "en": "{points} {expire} on {date}. Don't miss out!"},
     # --- posters -------------------------------------------------------------------------
     "poster_title": {"ru": "Плакат «{program}»", "en": "{program} poster"},
     "poster_heading": {"ru": "Бонусная карта — в вашем телефоне",
@@ -168,6 +257,15 @@ PLURALS: dict[str, dict[str, dict[str, str]]] = {
         "ru": {"one": "визит", "few": "визита", "many": "визитов", "other": "визита"},
         "en": {"one": "visit", "other": "visits"},
     },
+    # The verb agrees with the number of points: "сгорит 1 балл", "сгорят 5 баллов".
+    "expire": {
+        "ru": {"one": "сгорит", "few": "сгорят", "many": "сгорят", "other": "сгорят"},
+        "en": {"one": "expires", "other": "expire"},
+    },
+    "stamp": {
+        "ru": {"one": "штамп", "few": "штампа", "many": "штампов", "other": "штампа"},
+        "en": {"one": "stamp", "other": "stamps"},
+    },
 }
 
 
@@ -188,6 +286,13 @@ def plural_word(lang: str, word: str, number: int | Decimal) -> str:
     forms = PLURALS[word].get(lang) or PLURALS[word]["en"]
     category = Locale.parse(lang).plural_form(number)
     return forms.get(category, forms["other"])
+
+
+def expiry_reminder(lang: str, points: int, expires_on: dt.date) -> str:
+    """The reminder a card shows of ``points`` that expire on ``expires_on``."""
+    return t(lang, "expiry_reminder", points=plural(lang, "point", points),
+             expire=plural_word(lang, "expire", points),
+             date=format_date(expires_on, "long", locale=lang))
 
 
 def format_number(lang: str, number: int | Decimal) -> str:
@@ -223,8 +328,132 @@ def best_language(requested: str | None, remembered: str | None,
     return options[0]
 
 
-def localized(texts: dict[str, str] | None, lang: str) -> str:
-    """One text of a ``{"ru": ..., "en": ...}`` mapping: ``lang``'s, else any other."""
+def localized(texts: str | Mapping[str, str] | None, lang: str) -> str:
+    """One text of a ``{"ru": ..., "en": ...}`` mapping: ``lang``'s, else any other; a plain
+    string is the same in every language."""
     if not texts:
         return ""
+    if isinstance(texts, str):
+        return texts
     return texts.get(lang) or next(iter(texts.values()))
+
+
+def text_languages_error(value: str | Mapping[str, str] | None,
+                         languages: Iterable[str]) -> str | None:
+    """Why a merchant's text does not fit a program in ``languages`` (it names a language
+    the program does not have), or None when it fits; one text fits every program."""
+    if not isinstance(value, Mapping):
+        return None
+    languages = list(languages)
+    extra = [language for language in value if language not in languages]
+    if extra:
+        return f"the program is in {', '.join(languages)}, not in {', '.join(extra)}"
+    return None
+
+
+def program_text(value: str | Mapping[str, str], languages: Iterable[str],
+                 field: str) -> str | dict[str, str]:
+    """A merchant's text for a program in ``languages``: one text as it is, texts per
+    language in the program's order (the first is the one kept where a single text is
+    needed).
+
+    :raises ValidationFailed: the texts name a language the program does not have.
+    """
+    if isinstance(value, str):
+        return value
+    languages = list(languages)
+    problem = text_languages_error(value, languages)
+    if problem is not None:
+        raise ValidationFailed(f"{field}: {problem}", field=field)
+    return {language: value[language] for language in languages if language in value}
+
+
+def format_percent(lang: str, percent: Decimal) -> str:
+    """``12,5 %`` / ``12.5%``: a percentage (``12.5`` for 12.5 %) as the language writes it."""
+    return str(babel_format_percent(percent / 100, locale=lang, decimal_quantization=False))
+
+
+# --- what a card holds, in words --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StandingWords:
+    """How a card's standing (:func:`wallet_service.rules.standing`) reads in one language:
+    its main figure (``value``, with ``unit`` after it and ``label`` above it) and the lines
+    about what comes next, as ``(id, heading, text)``."""
+
+    label: str
+    value: str
+    unit: str
+    lines: tuple[tuple[str, str, str], ...]
+
+
+def standing_words(lang: str, standing: Standing,
+                   points_label: str | None = None) -> StandingWords:
+    """The card's standing in ``lang``: points; stamps as ``3 / 6`` with the stamps still
+    missing and the rewards ready; cashback as money (``515 ₽``, ``515 RUB``) with the share
+    a purchase returns; the discount with the next one. The way to the next tier (programs
+    with tiers) is the last line."""
+    lines: list[tuple[str, str, str]] = []
+    reward = localized(standing.reward, lang)
+    if standing.stamps is not None and standing.stamps_goal is not None:
+        label, unit = t(lang, "stamps_collected"), ""
+        value = (f"{format_number(lang, min(standing.stamps, standing.stamps_goal))} / "
+                 f"{format_number(lang, standing.stamps_goal)}")
+        lines.append(("next_reward", t(lang, "heading_next_reward"), t(
+            lang, "stamps_left", stamps=plural(lang, "stamp", standing.stamps_left or 0),
+            reward=reward)))
+        if standing.rewards_ready:
+            lines.append(("rewards", t(lang, "heading_rewards"), t(
+                lang, "rewards_ready", count=format_number(lang, standing.rewards_ready),
+                reward=reward)))
+    elif standing.cashback is not None:
+        label, unit = t(lang, "cashback_balance"), ""
+        value = format_money(lang, standing.cashback, standing.currency)
+        if standing.cashback_percent is not None:
+            lines.append(("cashback", t(lang, "heading_cashback"), t(
+                lang, "cashback_share", percent=format_percent(lang, standing.cashback_percent))))
+    elif standing.kind == "discount":
+        label, unit = t(lang, "your_discount"), ""
+        value = format_percent(lang, standing.discount_percent or Decimal(0))
+    else:
+        label, value = t(lang, "balance"), format_number(lang, standing.points or 0)
+        unit = points_label or plural_word(lang, "point", standing.points or 0)
+    upcoming = standing.next_discount
+    if upcoming is not None:
+        lines.append(("next_discount", t(lang, "heading_next_discount"),
+                      _next_discount(lang, upcoming, standing.currency)))
+    elif standing.kind == "discount" and standing.tier_progress is not None:
+        lines.append(("next_discount", t(lang, "heading_next_discount"),
+                      t(lang, "top_discount")))
+    if standing.tier_progress is not None:
+        lines.append(("next_tier", t(lang, "heading_next_tier"),
+                      tier_progress_text(lang, standing.tier_progress, standing.currency)))
+    return StandingWords(label, value, unit, tuple(lines))
+
+
+def _next_discount(lang: str, upcoming: NextDiscount, currency: str) -> str:
+    percent = format_percent(lang, upcoming.percent)
+    if upcoming.basis == "lifetime_spend":
+        return t(lang, "next_discount_spend", percent=percent,
+                 amount=format_money(lang, upcoming.left, currency))
+    if upcoming.basis == "visits":
+        return t(lang, "next_discount_visits", percent=percent,
+                 visits=plural(lang, "visit", int(upcoming.left)))
+    return t(lang, "next_discount_points", percent=percent,
+             points=plural(lang, "point", int(upcoming.left)))
+
+
+def tier_progress_text(lang: str, progress: TierProgress, currency: str) -> str:
+    """The way to the next tier in words: what is left in the tier basis's unit, or that
+    the card is at the top."""
+    if progress.next_tier is None:
+        return t(lang, "top_tier")
+    if progress.basis == "lifetime_spend":
+        return t(lang, "progress_spend", tier=progress.next_tier,
+                 amount=format_money(lang, progress.left, currency))
+    if progress.basis == "visits":
+        return t(lang, "progress_visits", tier=progress.next_tier,
+                 visits=plural(lang, "visit", int(progress.left)))
+    return t(lang, "progress_points", tier=progress.next_tier,
+             points=plural(lang, "point", int(progress.left)))

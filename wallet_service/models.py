@@ -14,6 +14,7 @@ from sqlalchemy import JSON
 from sqlalchemy import BigInteger
 from sqlalchemy import Boolean
 from sqlalchemy import Date
+from sqlalchemy import Float
 from sqlalchemy import ForeignKey
 from sqlalchemy import Index
 from sqlalchemy import Integer
@@ -21,6 +22,8 @@ from sqlalchemy import LargeBinary
 from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
+from sqlalchemy import false
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
@@ -33,12 +36,69 @@ from .db import created_at
 from .db import utcnow
 
 
+def localized_text(plain: str, texts: str) -> hybrid_property[Any]:
+    """A merchant's text customers read: one text (``str``) or one per language (``{"ru":
+    …, "en": …}``). Column ``plain`` always holds a text (the first language's when there
+    are several), for records that need one and for queries; ``texts`` holds the texts per
+    language, or null for one text. Setting the property fills both; texts per language
+    that no longer hold the plain column's text (a writer that knows only that column
+    changed it) are not shown."""
+
+    def get(self: Any) -> Any:
+        per_language, text = getattr(self, texts), getattr(self, plain)
+        if per_language and text in per_language.values():
+            return per_language
+        return text
+
+    def set_(self: Any, value: Any) -> None:
+        if isinstance(value, dict):
+            setattr(self, plain, next(iter(value.values()), None))
+            setattr(self, texts, dict(value))
+        else:
+            setattr(self, plain, value)
+            setattr(self, texts, None)
+
+    def expression(cls: Any) -> Any:
+        return getattr(cls, plain)
+
+    get.__name__ = plain.removesuffix("_plain")  # what a query selecting it calls it
+    return hybrid_property(get, set_, expr=expression)
+
+
 class Merchant(Base):
     __tablename__ = "merchants"
 
     id: Mapped[bigint_pk]
     name: Mapped[str] = mapped_column(String(200))
+    # IANA name. Birthdays, expiry dates, win-back windows and the daily job count in the
+    # merchant's local date (``local_time``), never the server's.
+    time_zone: Mapped[str] = mapped_column(String(64))
+    # The last local day the worker ran the daily job for: claimed with a conditional
+    # update, so several workers, or a restart, run each merchant's day once.
+    daily_done_on: Mapped[dt.date | None] = mapped_column(Date)
     created_at: Mapped[created_at]
+
+
+class Location(Base):
+    """A merchant's store: where the cards become relevant (the Lock Screen, Google's nearby
+    notices), and what tills and reports refer to by id. Deleting one keeps the row
+    (``deleted_at``), so an id always names the same store."""
+
+    __tablename__ = "locations"
+
+    id: Mapped[bigint_pk]
+    merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(500))
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+    # Null: the merchant's time zone.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    # What the Lock Screen says near the store (null: the card template's own words).
+    relevant_text: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[created_at]
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[dt.datetime | None]
 
 
 class ApiKey(Base):
@@ -100,7 +160,8 @@ class Member(Base):
     merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id"), index=True)
     program_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_programs.id"))
     name: Mapped[str] = mapped_column(String(200))
-    phone: Mapped[str] = mapped_column(String(20), index=True)
+    # Null once the member is erased.
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)
     email: Mapped[str | None] = mapped_column(String(254))
     birthday: Mapped[dt.date | None] = mapped_column(Date)
     external_id: Mapped[str | None] = mapped_column(String(100))
@@ -111,6 +172,19 @@ class Member(Base):
     # How the member joined: "api" (merchant system) or "join_page".
     source: Mapped[str] = mapped_column(String(20), default="api")
     created_at: Mapped[created_at]
+    # Personal-data rights (152-FZ, GDPR). Withdrawing the consent above erases the member;
+    # the consent texts and times stay after erasure, as proof of what was agreed and when.
+    consent_withdrawn_at: Mapped[dt.datetime | None]
+    # Marketing messages (campaigns) have their own optional consent, given and withdrawn
+    # independently: the exact text accepted and the times.
+    marketing_consent: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                    server_default=false())
+    marketing_consent_text: Mapped[str | None] = mapped_column(Text)
+    marketing_consent_at: Mapped[dt.datetime | None]
+    marketing_consent_withdrawn_at: Mapped[dt.datetime | None]
+    # Erased: every personal field is cleared; the row stays, anonymous, so the card's
+    # ledger still adds up.
+    erased_at: Mapped[dt.datetime | None]
 
     card: Mapped[LoyaltyCard] = relationship(back_populates="member", uselist=False)
 
@@ -136,19 +210,33 @@ class LoyaltyCard(Base):
     lifetime_points: Mapped[int] = mapped_column(BigInteger, default=0)
     lifetime_spend_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     tier: Mapped[str | None] = mapped_column(String(60))
+    # A tier the merchant assigned (a paid or VIP membership): the daily review does not
+    # lower the card below it through ``manual_tier_until`` (for ever when that is null).
+    manual_tier: Mapped[str | None] = mapped_column(String(60))
+    manual_tier_until: Mapped[dt.date | None] = mapped_column(Date)
     # Stamp programs: stamps collected towards the next reward (``balance`` counts the
     # rewards ready to claim).
     stamps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Stamps the card owes: a refund took back stamps of a reward already claimed; the next
+    # stamps pay them off before they count (``rules.take_back_stamps``).
+    stamp_debt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Purchases made (visits), and when the last one was.
     visits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_visit_at: Mapped[dt.datetime | None]
     # The member's own code for inviting friends, and the card of whoever invited them.
     referral_code: Mapped[str | None] = mapped_column(String(16), unique=True)
     referred_by_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("loyalty_cards.id"))
-    # The latest message for the member (a campaign, a reminder), shown on the back of the
-    # card; ``message_campaign_id`` names the campaign it came from, if any.
-    message: Mapped[str | None] = mapped_column(Text)
+    # The latest message for the member (a campaign), shown on the back of the card;
+    # ``message_campaign_id`` names the campaign it came from, if any. ``message`` is the
+    # text, or the text per language (see ``localized_text``).
+    message_plain: Mapped[str | None] = mapped_column("message", Text)
+    message_i18n: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    message = localized_text("message_plain", "message_i18n")
     message_campaign_id: Mapped[int | None] = mapped_column(BigId)
+    # The reminder of points expiring on ``reminder_expires_on``, shown apart from the
+    # message; it goes once those points are spent or expired.
+    reminder: Mapped[str | None] = mapped_column(Text)
+    reminder_expires_on: Mapped[dt.date | None] = mapped_column(Date)
     version: Mapped[int] = mapped_column(Integer, default=1)
     # Position in the service-wide order of published changes; devices poll with it as
     # their ``passesUpdatedSince`` tag. Assigned by the outbox sequencer, never by a request.
@@ -166,9 +254,10 @@ class LedgerTransaction(Base):
     stamp program, minor units of cashback) and ``stamps`` are signed deltas.
 
     ``type`` says what happened (``earn``, ``redeem``, ``adjust``, ``refund``, ``bonus``,
-    ``expire``, ``reward``, ``coupon``, ``tier``), ``reason`` why in words, ``reference_id``
-    what it refers to (the refunded purchase, the reward, the coupon), and ``details`` the
-    arithmetic (receipt lines, rule names), so the history explains every number on the card.
+    ``expire``, ``reward``, ``coupon``, ``tier``, ``tier_set``), ``reason`` why in words,
+    ``reference_id`` what it refers to (the refunded purchase, the reward, the coupon), and
+    ``details`` the arithmetic (receipt lines, rule names), so the history explains every
+    number on the card.
     """
 
     __tablename__ = "ledger_transactions"
@@ -217,7 +306,9 @@ class Reward(Base):
 
     id: Mapped[bigint_pk]
     program_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_programs.id"), index=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name_plain: Mapped[str] = mapped_column("name", String(200))
+    name_i18n: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    name = localized_text("name_plain", "name_i18n")
     description: Mapped[str | None] = mapped_column(String(1000))
     cost_points: Mapped[int | None] = mapped_column(BigInteger)
     cost_stamps: Mapped[int | None] = mapped_column(Integer)
@@ -232,11 +323,17 @@ class Coupon(Base):
 
     id: Mapped[bigint_pk]
     program_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_programs.id"), index=True)
-    title: Mapped[str] = mapped_column(String(100))
+    title_plain: Mapped[str] = mapped_column("title", String(100))
+    title_i18n: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    title = localized_text("title_plain", "title_i18n")
     description: Mapped[str | None] = mapped_column(String(1000))
     segment: Mapped[dict[str, Any]] = mapped_column(JSON)
     valid_from: Mapped[dt.datetime | None]
     valid_until: Mapped[dt.datetime | None]
+    # Evergreen: the daily job also gives it to cards that enter the segment later.
+    evergreen: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Retired: no card shows it and it can no longer be used; used grants stay history.
+    retired_at: Mapped[dt.datetime | None]
     created_at: Mapped[created_at]
 
 
@@ -260,7 +357,9 @@ class Campaign(Base):
 
     id: Mapped[bigint_pk]
     program_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_programs.id"), index=True)
-    text: Mapped[str] = mapped_column(Text)
+    text_plain: Mapped[str] = mapped_column("text", Text)
+    text_i18n: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    text = localized_text("text_plain", "text_i18n")
     segment: Mapped[dict[str, Any]] = mapped_column(JSON)
     reached: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[created_at]
@@ -352,6 +451,26 @@ class DeviceLog(Base):
     message: Mapped[str] = mapped_column(Text)
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[created_at] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class WalletEvent(Base):
+    """A card added to or removed from a wallet: append-only, one row per event.
+
+    ``wallet``: ``apple`` or ``google``; ``event``: ``installed`` or ``removed``; ``cause``:
+    what told us (``registered``/``unregistered`` by the pass web service, ``token_invalid``
+    from APNs, ``saved``/``deleted`` callbacks from Google).
+    """
+
+    __tablename__ = "wallet_events"
+    __table_args__ = (Index("ix_wallet_events_merchant_id_id", "merchant_id", "id"),)
+
+    id: Mapped[bigint_pk]
+    merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id"))
+    card_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_cards.id"), index=True)
+    wallet: Mapped[str] = mapped_column(String(10))
+    event: Mapped[str] = mapped_column(String(10))
+    cause: Mapped[str] = mapped_column(String(20))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class GoogleClass(Base):

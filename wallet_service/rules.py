@@ -10,10 +10,12 @@ here reads the database, the clock or the network.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR
 from decimal import Decimal
 from typing import Any
+from typing import Protocol
 
 from babel.numbers import get_currency_precision
 
@@ -97,6 +99,20 @@ def tier_rank(rules: Rules, tier: str | None) -> int:
     return -1
 
 
+def held_tier(manual_tier: str | None, until: dt.date | None, today: dt.date) -> str | None:
+    """The tier the merchant assigned, while it holds on ``today``: through ``until``
+    (inclusive), or for ever without one; else None."""
+    if manual_tier is None or (until is not None and today > until):
+        return None
+    return manual_tier
+
+
+def reviewed_tier(rules: Rules, due: str | None, held: str | None) -> str | None:
+    """The tier a review gives a card: the one ``due`` by the program's rules, but never
+    below a ``held`` tier the merchant assigned."""
+    return held if tier_rank(rules, held) > tier_rank(rules, due) else due
+
+
 def tier_info(rules: Rules, tier: str | None) -> dict[str, Any] | None:
     for t in rules.get("tiers") or ():
         if t["name"] == tier:
@@ -169,15 +185,22 @@ def multiplier_for(rules: Rules, tier: str | None) -> Decimal:
 
 
 def cashback_percent(rules: Rules, tier: str | None, category: str | None = None) -> Decimal:
-    """The cashback share for a line: the category's own share, else the tier's, else the
-    program's."""
+    """The cashback share for a line: the better of the tier's share and the category's
+    (a category's 10 % does not lower a tier's 15 %); the category's own share when the
+    program sets ``cashback.category_rate_overrides_tier``; the program's share when
+    neither the tier nor the category has one."""
     cashback = rules.get("cashback") or {}
     categories = cashback.get("categories") or {}
-    if category is not None and category in categories:
-        return Decimal(str(categories[category]))
     info = tier_info(rules, tier)
-    if info is not None and info.get("cashback_percent") is not None:
-        return Decimal(str(info["cashback_percent"]))
+    tier_share = (Decimal(str(info["cashback_percent"]))
+                  if info is not None and info.get("cashback_percent") is not None else None)
+    if category is not None and category in categories:
+        share = Decimal(str(categories[category]))
+        if tier_share is None or cashback.get("category_rate_overrides_tier"):
+            return share
+        return max(share, tier_share)
+    if tier_share is not None:
+        return tier_share
     return Decimal(str(cashback.get("percent", 0)))
 
 
@@ -234,15 +257,24 @@ def purchase_earns(kind: str, rules: Rules, currency: str,
 
 @dataclass(frozen=True)
 class StampResult:
+    """A card's stamps after a change: the count towards the next reward, the rewards the
+    change completed (negative: rewards a refund took back), what could not be taken back
+    (``unrecovered``) and the stamps the card owes (``debt``)."""
+
     stamps: int
     rewards: int = 0
     unrecovered: int = 0
+    debt: int = 0
 
 
-def add_stamps(current: int, added: int, goal: int) -> StampResult:
-    """Stamps after adding ``added`` (negative takes back): every ``goal`` stamps wrap into
-    one reward (5/6 plus 2 is 1/6 and a reward); stamps never go below zero, and what could
-    not be taken back is ``unrecovered``."""
+def add_stamps(current: int, added: int, goal: int, *, debt: int = 0) -> StampResult:
+    """Stamps after adding ``added`` (negative takes back): new stamps pay the card's
+    ``debt`` first (see :func:`take_back_stamps`); every ``goal`` stamps wrap into one
+    reward (5/6 plus 2 is 1/6 and a reward); stamps never go below zero, and what could not
+    be taken back is ``unrecovered``."""
+    if added > 0 and debt:
+        paid = min(debt, added)
+        debt, added = debt - paid, added - paid
     stamps = current + added
     unrecovered = 0
     if stamps < 0:
@@ -250,7 +282,23 @@ def add_stamps(current: int, added: int, goal: int) -> StampResult:
     rewards = 0
     if goal and stamps >= goal:
         rewards, stamps = divmod(stamps, goal)
-    return StampResult(stamps, rewards, unrecovered)
+    return StampResult(stamps, rewards, unrecovered, debt)
+
+
+def take_back_stamps(current: int, taken: int, goal: int, *, ready: int,
+                     debt: int = 0) -> StampResult:
+    """Stamps after a refund takes ``taken`` stamps back: from the card's count first; then
+    each reward still ``ready`` that is no longer covered by stamps goes back into ``goal``
+    stamps (0/6 and a reward, less 1, is 5/6 and no reward); what is still missing, because
+    the reward was claimed already, becomes ``debt`` that the next stamps pay off first."""
+    stamps = current - taken
+    rewards = 0
+    if stamps < 0 and goal:
+        back = min(ready, -(stamps // goal))  # rewards needed to cover the shortfall
+        rewards, stamps = -back, stamps + back * goal
+    if stamps < 0:
+        debt, stamps = debt - stamps, 0
+    return StampResult(stamps, rewards, 0, debt)
 
 
 @dataclass(frozen=True)
@@ -269,3 +317,117 @@ def apply_points(balance: int, points: int, *, cap_at_zero: bool) -> BalanceResu
     if not cap_at_zero:
         return None
     return BalanceResult(0, -balance, -after)
+
+
+# --- a card's standing, for its program's kind ------------------------------------------------
+
+
+class CardNumbers(Protocol):
+    """The card values a standing is worked out from (``LoyaltyCard`` has them)."""
+
+    balance: int
+    stamps: int
+    stamp_debt: int
+    tier: str | None
+    lifetime_points: int
+    lifetime_spend_minor: int
+    visits: int
+
+
+@dataclass(frozen=True)
+class NextDiscount:
+    """The discount of the tier above the card's (discount programs) and what the card still
+    needs for it: ``left`` in the unit of the tier basis (points, visits, or money in major
+    units)."""
+
+    tier: str
+    percent: Decimal
+    basis: str
+    left: Decimal
+
+    @property
+    def spend_left(self) -> Decimal | None:
+        """The money still to spend, when the tiers count spend; else None."""
+        return self.left if self.basis == "lifetime_spend" else None
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What a card holds and where it stands, in its program's own terms: the one
+    description the merchant API, the Apple pass, the Google object and the card page show.
+
+    ``unit`` says what the card's main figure counts: ``points`` (``points``), ``stamps``
+    (``stamps`` of ``stamps_goal``, with ``rewards_ready`` rewards waiting), ``money``
+    (``cashback`` in major units of ``currency``) or ``percent`` (``discount_percent``).
+    ``reward`` is what a full stamp card gives, as the program states it (one text, or one
+    per language). ``discount_percent`` and ``next_discount`` come from tiers that give a
+    discount (every tier of a discount program does). Values of other kinds are None.
+    """
+
+    kind: str
+    unit: str
+    currency: str
+    tier: str | None
+    points: int | None = None
+    stamps: int | None = None
+    stamps_goal: int | None = None
+    stamp_debt: int | None = None
+    rewards_ready: int | None = None
+    reward: str | dict[str, str] | None = None
+    cashback: Decimal | None = None
+    cashback_percent: Decimal | None = None
+    discount_percent: Decimal | None = None
+    next_discount: NextDiscount | None = None
+    tier_progress: TierProgress | None = None
+
+    @property
+    def stamps_left(self) -> int | None:
+        """Stamps still missing for the next reward (stamp programs), the stamps the card
+        owes first (:func:`take_back_stamps`)."""
+        if self.stamps is None or self.stamps_goal is None:
+            return None
+        return max(self.stamps_goal - self.stamps, 0) + (self.stamp_debt or 0)
+
+
+#: The unit of each program kind's main figure.
+KIND_UNITS = {"points": "points", "stamps": "stamps", "cashback": "money",
+              "discount": "percent"}
+
+
+def standing(kind: str, rules: Rules, currency: str, card: CardNumbers,
+             totals: Totals | None = None) -> Standing:
+    """Describe ``card`` for its program's ``kind``: points; stamps towards the goal and the
+    rewards ready; cashback as money with the card's share; the discount and the next one;
+    and, with tiers, the way to the next tier (:func:`tier_progress`) over ``totals`` (the
+    card's lifetime totals unless given: a program with a tier window counts less)."""
+    if totals is None:
+        totals = Totals(card.lifetime_points, card.lifetime_spend_minor, card.visits)
+    progress = tier_progress(rules, currency, card.tier, totals)
+    share = discount_percent(rules, card.tier)
+    if kind == "discount" and share is None:
+        share = Decimal(0)  # below the first tier
+    common: dict[str, Any] = {
+        "kind": kind, "unit": KIND_UNITS.get(kind, "points"), "currency": currency,
+        "tier": card.tier, "tier_progress": progress, "discount_percent": share,
+        "next_discount": _next_discount(rules, card.tier, progress),
+    }
+    if kind == "stamps":
+        stamp_rule = rules.get("stamps") or {}
+        return Standing(**common, stamps=card.stamps, stamps_goal=int(stamp_rule.get("goal", 1)),
+                        stamp_debt=card.stamp_debt, rewards_ready=card.balance,
+                        reward=stamp_rule.get("reward"))
+    if kind == "cashback":
+        return Standing(**common, cashback=from_minor(currency, card.balance),
+                        cashback_percent=cashback_percent(rules, card.tier))
+    if kind == "discount":
+        return Standing(**common)
+    return Standing(**common, points=card.balance)
+
+
+def _next_discount(rules: Rules, tier: str | None,
+                   progress: TierProgress | None) -> NextDiscount | None:
+    upcoming = next_tier(rules, tier)
+    if upcoming is None or progress is None or upcoming.get("discount_percent") is None:
+        return None
+    return NextDiscount(upcoming["name"], Decimal(str(upcoming["discount_percent"])),
+                        progress.basis, progress.left)

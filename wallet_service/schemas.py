@@ -9,20 +9,28 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
+from functools import partial
 from typing import Annotated
 from typing import Any
 from typing import Literal
 
 from babel.numbers import get_currency_precision
 from babel.numbers import list_currencies
+from pydantic import AfterValidator
 from pydantic import BaseModel
+from pydantic import BeforeValidator
 from pydantic import ConfigDict
 from pydantic import Field
+from pydantic import PlainValidator
 from pydantic import SerializerFunctionWrapHandler
+from pydantic import create_model
 from pydantic import field_validator
 from pydantic import model_serializer
 from pydantic import model_validator
+from pydantic.fields import FieldInfo
 
+from .i18n import text_languages_error
+from .local_time import is_time_zone
 from .validation import EMAIL
 
 PROGRAM_KINDS = ("points", "stamps", "cashback", "discount")
@@ -36,9 +44,77 @@ _CURRENCIES = frozenset(list_currencies())
 Text200 = Annotated[str, Field(min_length=1, max_length=200)]
 Color = Annotated[str, Field(pattern=_COLOR.pattern, examples=["#3c2a21"])]
 
+#: The languages customers read (``ProgramCreate.languages``).
+LANGUAGES = ("ru", "en")
+Language = Literal["ru", "en"]
+
+
+def _localized_text(max_length: int, value: Any) -> str | dict[str, str]:
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be empty")
+        if len(value) > max_length:
+            raise ValueError(f"at most {max_length} characters")
+        return value
+    if not isinstance(value, dict):
+        raise ValueError('give one text, or one per language: {"ru": "…", "en": "…"}')
+    if not value:
+        raise ValueError("give the text in at least one language")
+    texts = {}
+    for language, text in value.items():
+        if language not in LANGUAGES:
+            raise ValueError(f"{language!r} is not a language; use {' or '.join(LANGUAGES)}")
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"{language}: must be a text that is not empty")
+        if len(text.strip()) > max_length:
+            raise ValueError(f"{language}: at most {max_length} characters")
+        texts[language] = text.strip()
+    return texts
+
+
+#: A merchant's text customers read: one text for every language, or one per language
+#: (``{"ru": "…", "en": "…"}``). The program's own languages are checked where the program
+#: is known (:func:`wallet_service.i18n.program_text`).
+LocalizedText = str | dict[str, str]
+
+
+def localized_text(max_length: int) -> PlainValidator:
+    """The check of a :data:`LocalizedText` field: texts not empty, at most ``max_length``
+    characters each, languages among :data:`LANGUAGES`."""
+    one = Annotated[str, Field(min_length=1, max_length=max_length)]
+    return PlainValidator(partial(_localized_text, max_length),
+                          json_schema_input_type=one | Annotated[dict[Language, one],
+                                                                 Field(min_length=1)])
+
+
+RulesText = Annotated[LocalizedText, localized_text(2000)]
+TermsText = Annotated[LocalizedText, localized_text(5000)]
+RewardText = Annotated[LocalizedText, localized_text(60)]
+Name200 = Annotated[LocalizedText, localized_text(200)]
+TitleText = Annotated[LocalizedText, localized_text(100)]
+MessageText = Annotated[LocalizedText, localized_text(500)]
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def merge_patch_model(create: type[BaseModel], fields: tuple[str, ...], name: str,
+                      doc: str) -> type[Strict]:
+    """The body of a JSON Merge Patch (RFC 7396) of ``fields`` of the ``create`` model.
+
+    Each field keeps its type and limits from ``create``, so a change there (a plain text
+    becoming one text per language) carries over, and defaults to None; a field whose type
+    refuses null cannot be cleared. The merged document is validated by ``create`` itself.
+    """
+    spec: dict[str, Any] = {
+        f: (create.model_fields[f].annotation,
+            FieldInfo.merge_field_infos(create.model_fields[f], default=None))
+        for f in fields
+    }
+    model: type[Strict] = create_model(name, __base__=Strict, __doc__=doc, **spec)
+    return model
 
 
 # --- programs ---------------------------------------------------------------------------
@@ -65,18 +141,53 @@ class ProgramDesign(Strict):
     logo_text: str | None = Field(None, max_length=40)
     description: str | None = Field(None, max_length=200)
     points_label: str | None = Field(None, max_length=30)
-    rules_text: str | None = Field(None, max_length=2000)
-    terms_text: str | None = Field(None, max_length=5000)
+    rules_text: RulesText | None = Field(
+        None, description="One text, or one per language: {\"ru\": \"…\", \"en\": \"…\"}")
+    terms_text: TermsText | None = Field(
+        None, description="One text, or one per language: {\"ru\": \"…\", \"en\": \"…\"}")
     contact: Contact = Field(default_factory=Contact)
     barcode_format: Literal["qr", "pdf417", "aztec", "code128"] = "qr"
     locations: list[Location] = Field(default_factory=list, max_length=10)
+
+
+#: The largest id the database holds (BIGINT): a larger one names nothing, and the database
+#: driver could not even send it.
+MAX_ID = 2**63 - 1
+#: The id of a row (a program, member, transaction...) in a request body or query.
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+#: Decimals a ``Money`` value may have; the currency's own scale is checked when the
+#: amount is booked (``rules.to_minor``).
+MONEY_DECIMALS = 4
+_MONEY = re.compile(rf"[0-9]{{1,12}}(?:\.[0-9]{{1,{MONEY_DECIMALS}}})?")
+
+
+def _exact_money(value: Any) -> Decimal:
+    """The value as sent, or refused: nothing is rounded, read in another script or
+    expanded from an exponent (``1e-999999999`` would pass ``gt=0`` and book 0.00)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise ValueError("must be a decimal number such as 123.45, as a string or a number")
+    if isinstance(value, int):
+        text = str(value) if 0 <= value < 10**12 else "-"
+    else:
+        # JSON numbers arrive as Decimal (web/limits.py); a float is spelled as Python reads it.
+        text = repr(value) if isinstance(value, float) else str(value)
+    if not _MONEY.fullmatch(text):
+        raise ValueError(f"must be a decimal number such as 123.45: ASCII digits, at most "
+                         f"{MONEY_DECIMALS} decimals, no sign, exponent or spaces")
+    return Decimal(text)
+
+
+#: An amount of money (or a threshold counted in it) in major units, taken exactly: the
+#: one type of every such request field. Fields add their own bounds (``gt=0``...).
+Money = Annotated[Decimal, BeforeValidator(_exact_money)]
 
 
 class EarningRule(Strict):
     """``points`` points for every ``per_amount`` of currency spent (10 per 100 RUB)."""
 
     points: int = Field(10, ge=1, le=1_000_000)
-    per_amount: Decimal = Field(Decimal("100"), gt=0, le=Decimal("1000000000"))
+    per_amount: Money = Field(Decimal("100"), gt=0, le=Decimal("1000000000"))
 
 
 Percent = Annotated[Decimal, Field(ge=0, le=100, examples=["5"])]
@@ -84,7 +195,7 @@ Percent = Annotated[Decimal, Field(ge=0, le=100, examples=["5"])]
 
 class Tier(Strict):
     name: str = Field(min_length=1, max_length=60)
-    threshold: Decimal = Field(
+    threshold: Money = Field(
         ge=0, description="Points, spend in currency units, or visits (see `tier_basis`)")
     multiplier: Decimal = Field(Decimal("1"), gt=0, le=100,
                                 description="Points programs: earning multiplier")
@@ -109,10 +220,11 @@ class StampRule(Strict):
     """``goal`` stamps make one reward ("the 6th coffee is free")."""
 
     goal: int = Field(6, ge=2, le=50)
-    reward: str = Field("a free coffee", min_length=1, max_length=60,
-                        description="What the member gets, as the card says it")
+    reward: RewardText = Field("a free coffee",
+                               description="What the member gets, as the card says it: one "
+                                           "text, or one per language")
     per_purchase: int = Field(1, ge=1, le=50, description="Stamps a purchase earns")
-    min_amount: Decimal | None = Field(None, gt=0, description="Smallest purchase that earns")
+    min_amount: Money | None = Field(None, gt=0, description="Smallest purchase that earns")
     max_per_window: int | None = Field(
         1, ge=1, le=100, description="At most this many stamps per card within `window_minutes` "
                                      "(null: no limit)")
@@ -127,6 +239,10 @@ class CashbackRule(Strict):
         default_factory=dict, description="Another share for these product categories")
     max_redeem_percent: Percent = Field(
         Decimal("50"), description="At most this share of a purchase may be paid from cashback")
+    category_rate_overrides_tier: bool = Field(
+        False, description="A category's share applies even where the member's tier has a "
+                           "higher one (false: a line earns the better of the tier's and the "
+                           "category's share)")
 
 
 class Exclusions(Strict):
@@ -156,6 +272,11 @@ class Bonuses(Strict):
                   Annotated[int, Field(ge=1, le=1_000_000)]] = Field(
         default_factory=dict, max_length=20,
         description="Bonuses for actions beyond purchases, e.g. {\"review\": 50}")
+    action_period_days: int | None = Field(
+        None, ge=1, le=3650,
+        description="An action reported without a `reference` earns at most once per member "
+                    "in this many days (null: once ever); with a `reference`, once per "
+                    "reference")
 
 DEFAULT_CONSENT = {
     "ru": "Я согласен(на) на обработку моих персональных данных и с правилами программы "
@@ -193,6 +314,9 @@ class Enrollment(Strict):
     """The public sign-up page: the consent the customer accepts and the merchant's questions."""
 
     consent_text: Localized = Field(default_factory=lambda: dict(DEFAULT_CONSENT))
+    marketing_consent_text: Localized | None = Field(
+        None, description="The separate, optional consent to marketing messages (campaigns) "
+                          "per language; null: the service's own text")
     questions: list[Question] = Field(default_factory=list, max_length=10)
 
     @model_validator(mode="after")
@@ -302,6 +426,24 @@ class ProgramCreate(ProgramRules):
             raise ValueError("earning.per_amount: more decimals than the currency has")
         return self
 
+    @model_validator(mode="after")
+    def _texts_in_languages(self) -> ProgramCreate:
+        """Texts given per language name only the program's languages, and are kept in
+        the program's order of languages."""
+        holders: list[tuple[Any, str, str]] = [(self.design, "rules_text", "design.rules_text"),
+                                               (self.design, "terms_text", "design.terms_text")]
+        if self.stamps is not None:
+            holders.append((self.stamps, "reward", "stamps.reward"))
+        for holder, name, field in holders:
+            value = getattr(holder, name)
+            problem = text_languages_error(value, self.languages)
+            if problem is not None:
+                raise ValueError(f"{field}: {problem}")
+            if isinstance(value, dict):
+                setattr(holder, name, {lang: value[lang] for lang in self.languages
+                                       if lang in value})
+        return self
+
 
 class ProgramUpdate(Strict):
     """A JSON Merge Patch (RFC 7396) of a program: everything left out stays as it is, objects
@@ -388,6 +530,19 @@ class MemberCreate(Strict):
     referral_code: str | None = Field(
         None, min_length=4, max_length=16,
         description="The referral code of the member who invited this one")
+    marketing_consent: bool = Field(
+        False, description="The customer agreed to marketing messages (campaigns); separate "
+                           "from the consent to processing and never required")
+    marketing_consent_text: str | None = Field(
+        None, min_length=1, max_length=5000,
+        description="The exact marketing consent text the customer accepted (default: the "
+                    "program's, in its first language)")
+
+    @model_validator(mode="after")
+    def _marketing_text(self) -> MemberCreate:
+        if self.marketing_consent_text is not None and not self.marketing_consent:
+            raise ValueError("marketing_consent_text: only with marketing_consent true")
+        return self
 
     @field_validator("email")
     @classmethod
@@ -404,9 +559,58 @@ class MemberCreate(Strict):
         return v
 
 
+MEMBER_FIELDS = ("name", "phone", "email", "birthday", "external_id")
+
+MemberUpdate = merge_patch_model(
+    MemberCreate, MEMBER_FIELDS, "MemberUpdate",
+    "A JSON Merge Patch (RFC 7396) of a member: fields left out stay as they are, null "
+    "clears one; `name` and `phone` cannot be cleared. Checked as enrollment checks them.")
+
+
+class TierAssign(Strict):
+    """A tier the merchant gives a member (a paid or VIP membership)."""
+
+    tier: str | None = Field(min_length=1, max_length=60, examples=["VIP"],
+                             description="A tier of the program; null ends an assignment")
+    until: dt.date | None = Field(
+        None, examples=["2027-01-31"],
+        description="The last day the tier holds against the daily review (null: until "
+                    "ended); today or later")
+
+
+class ManualTierOut(BaseModel):
+    tier: str
+    until: dt.date | None = Field(description="The last day it holds; null: until ended")
+
+
 class Consent(BaseModel):
     text: str
     accepted_at: dt.datetime
+    withdrawn_at: dt.datetime | None = Field(
+        None, description="Withdrawn: processing stopped and the member's data was erased")
+
+
+class MarketingConsentOut(BaseModel):
+    """The consent to marketing messages: campaigns reach the member only while it is given."""
+
+    given: bool
+    text: str | None = Field(description="The exact text accepted (kept after a withdrawal)")
+    accepted_at: dt.datetime | None
+    withdrawn_at: dt.datetime | None
+
+
+class MarketingConsentChange(Strict):
+    consent: bool = Field(description="true: the customer agrees; false: withdraws")
+    text: str | None = Field(
+        None, min_length=1, max_length=5000,
+        description="The exact text the customer accepted (default: the program's, in its "
+                    "first language); only with consent true")
+
+    @model_validator(mode="after")
+    def _text(self) -> MarketingConsentChange:
+        if self.text is not None and not self.consent:
+            raise ValueError("text: only with consent true")
+        return self
 
 
 class TierProgressOut(BaseModel):
@@ -418,32 +622,79 @@ class TierProgressOut(BaseModel):
     percent: int = Field(ge=0, le=100, description="From the current tier to the next")
 
 
+class MoneyOut(BaseModel):
+    amount: Decimal = Field(description="In major units (roubles, dollars)")
+    currency: str
+
+
+class NextDiscountOut(BaseModel):
+    tier: str
+    percent: Decimal
+    basis: Literal["lifetime_points", "lifetime_spend", "visits"]
+    left: Decimal = Field(description="Points, visits or money (major units) still needed")
+    spend_left: Decimal | None = Field(
+        description="The money (major units) still to spend, when tiers count spend")
+
+
 class MemberOut(BaseModel):
     id: int
     program_id: int
     name: str
-    phone: str
+    phone: str | None = Field(description="Null once the member is erased")
     email: str | None
     birthday: dt.date | None
     external_id: str | None
     consent: Consent | None
+    marketing_consent: MarketingConsentOut
     answers: dict[str, str | bool]
     source: str
+    erased_at: dt.datetime | None = Field(
+        description="Erased: personal data removed, the card void; the record stays anonymous")
     serial_number: str
     card_number: str
     status: str
     balance: int = Field(description="Points; rewards ready to claim in a stamp program; "
                                      "minor units (kopecks, cents) in a cashback program")
     tier: str | None
+    manual_tier: ManualTierOut | None = Field(
+        description="A tier the merchant assigned; the daily review does not lower the card "
+                    "below it while it holds")
     lifetime_points: int
     lifetime_spend: Decimal
     stamps: int = Field(description="Stamps towards the next reward (stamp programs)")
+    stamp_debt: int = Field(
+        description="Stamps the card owes (stamp programs): a refund took back stamps of "
+                    "a reward already claimed; the next stamps pay them off first")
     visits: int
     referral_code: str | None = Field(description="The member's code for inviting friends")
-    message: str | None = Field(description="The latest message on the back of the card")
+    message: LocalizedText | None = Field(
+        description="The latest message on the back of the card: one text, or one per "
+                    "language")
+    reminder: str | None = Field(
+        description="Points about to expire, as the back of the card says it; gone "
+                    "once those points are spent or expired")
     version: int
     tier_progress: TierProgressOut | None = Field(
         description="Null for a program without tiers")
+    kind: Literal["points", "stamps", "cashback", "discount"] = Field(
+        description="The program's kind, which says what the card holds")
+    stamps_goal: int | None = Field(
+        description="Stamp programs: stamps that make a reward (the card shows "
+                    "`stamps` / `stamps_goal`)")
+    rewards_ready: int | None = Field(
+        description="Stamp programs: rewards ready to claim (the same as `balance`)")
+    reward: LocalizedText | None = Field(description="Stamp programs: what a full card gives")
+    cashback: MoneyOut | None = Field(
+        description="Cashback programs: the balance as money in major units (`balance` is "
+                    "in minor units)")
+    cashback_percent: Decimal | None = Field(
+        description="Cashback programs: the share of a purchase the card gets back now")
+    discount_percent: Decimal | None = Field(
+        description="The discount the card gives now (discount programs; other programs "
+                    "whose tiers give one)")
+    next_discount: NextDiscountOut | None = Field(
+        description="The discount of the next tier and what is still needed for it; null "
+                    "at the top or without discount tiers")
     created_at: dt.datetime
     apple_pass_url: str | None
     google_save_url: str | None
@@ -461,7 +712,7 @@ class MemberList(BaseModel):
 class ReceiptLine(Strict):
     sku: str | None = Field(None, min_length=1, max_length=100)
     category: str | None = Field(None, min_length=1, max_length=60)
-    amount: Decimal = Field(gt=0, le=Decimal("1000000000"), description="The line's total")
+    amount: Money = Field(gt=0, le=Decimal("1000000000"), description="The line's total")
 
 
 class TransactionCreate(Strict):
@@ -475,10 +726,10 @@ class TransactionCreate(Strict):
     type: Literal["earn", "redeem", "adjust", "refund"]
     points: int | None = Field(None, ge=-1_000_000_000, le=1_000_000_000)
     stamps: int | None = Field(None, ge=-1000, le=1000)
-    amount: Decimal | None = Field(None, gt=0, le=Decimal("1000000000"), examples=["123.45"])
+    amount: Money | None = Field(None, gt=0, le=Decimal("1000000000"), examples=["123.45"])
     lines: list[ReceiptLine] | None = Field(None, min_length=1, max_length=500)
-    purchase_amount: Decimal | None = Field(None, gt=0, le=Decimal("1000000000"))
-    original_id: int | None = Field(None, ge=1, description="refund: the purchase's id")
+    purchase_amount: Money | None = Field(None, gt=0, le=Decimal("1000000000"))
+    original_id: Id | None = Field(None, description="refund: the purchase's id")
     reason: str | None = Field(None, min_length=1, max_length=500)
 
     @model_validator(mode="after")
@@ -566,14 +817,17 @@ class ActionCreate(Strict):
     action: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", examples=["review"])
     reference: str | None = Field(
         None, min_length=1, max_length=100,
-        description="Identifies the action (the review's id); the same one earns once")
+        description="Identifies the action (the review's id); the same one earns once. "
+                    "Without it, the action earns once per `bonuses.action_period_days` "
+                    "(once ever by default)")
 
 
 # --- rewards and coupons ----------------------------------------------------------------
 
 
 class RewardCreate(Strict):
-    name: Text200
+    name: Name200 = Field(description="One text, or one per language: {\"ru\": \"…\", "
+                                      "\"en\": \"…\"}")
     description: str | None = Field(None, max_length=1000)
     cost_points: int | None = Field(None, ge=1, le=1_000_000_000)
     cost_stamps: int | None = Field(None, ge=1, le=50)
@@ -588,7 +842,7 @@ class RewardCreate(Strict):
 class RewardOut(BaseModel):
     id: int
     program_id: int
-    name: str
+    name: LocalizedText = Field(description="As given: one text, or one per language")
     description: str | None
     cost_points: int | None
     cost_stamps: int | None
@@ -599,6 +853,16 @@ class RewardList(BaseModel):
     items: list[RewardOut]
 
 
+RewardUpdate = merge_patch_model(
+    RewardCreate, ("name", "description", "cost_points", "cost_stamps"), "RewardUpdate",
+    "A JSON Merge Patch (RFC 7396) of a catalog reward, checked as a new reward is: it keeps "
+    "exactly one cost, so switching from points to stamps clears one and sets the other.")
+
+
+class RewardQuery(Strict):
+    include_retired: bool = Field(False, description="List retired rewards too")
+
+
 class Segment(Strict):
     """Members to reach; every filter given must match (none given: all members)."""
 
@@ -606,15 +870,21 @@ class Segment(Strict):
     inactive_days: int | None = Field(None, ge=1, le=3650,
                                       description="No purchase in this many days")
     birthday_month: int | None = Field(None, ge=1, le=12)
-    member_ids: list[int] | None = Field(None, min_length=1, max_length=1000)
+    member_ids: list[Id] | None = Field(None, min_length=1, max_length=1000)
 
 
 class CouponCreate(Strict):
-    title: str = Field(min_length=1, max_length=100, examples=["−20% on pastries"])
+    title: TitleText = Field(examples=["−20% on pastries"],
+                             description="One text, or one per language: {\"ru\": \"…\", "
+                                         "\"en\": \"…\"}")
     description: str | None = Field(None, max_length=1000)
     segment: Segment = Field(default_factory=Segment)
     valid_from: dt.datetime | None = None
     valid_until: dt.datetime | None = None
+    evergreen: bool = Field(
+        False, description="Also give the coupon to members who enter the segment later (the "
+                           "daily job, once per member, until `valid_until`); false: only "
+                           "the members in the segment now")
 
     @model_validator(mode="after")
     def _period(self) -> CouponCreate:
@@ -630,23 +900,33 @@ class CouponCreate(Strict):
 class CouponOut(BaseModel):
     id: int
     program_id: int
-    title: str
+    title: LocalizedText = Field(description="As given: one text, or one per language")
     description: str | None
     segment: Segment
     valid_from: dt.datetime | None
     valid_until: dt.datetime | None
     granted: int = Field(description="Cards the coupon was given to")
     used: int
+    evergreen: bool = Field(description="Members entering the segment later get it too")
+    retired_at: dt.datetime | None = Field(
+        description="Retired: no card shows it and it cannot be used")
+
+
+CouponUpdate = merge_patch_model(
+    CouponCreate, ("title", "description", "valid_until"), "CouponUpdate",
+    "A JSON Merge Patch (RFC 7396) of a coupon, checked as a new coupon is; every card that "
+    "shows it is updated.")
 
 
 class MemberCoupon(BaseModel):
     grant_id: int
     coupon_id: int
-    title: str
+    title: LocalizedText = Field(description="As given: one text, or one per language")
     description: str | None
     valid_from: dt.datetime | None
     valid_until: dt.datetime | None
     used_at: dt.datetime | None
+    retired_at: dt.datetime | None
 
 
 class MemberCouponList(BaseModel):
@@ -657,15 +937,16 @@ class MemberCouponList(BaseModel):
 
 
 class CampaignCreate(Strict):
-    text: str = Field(min_length=1, max_length=500,
-                      description="Shown on the back of the card; the phone announces it")
+    text: MessageText = Field(
+        description="Shown on the back of the card; the phone announces it. One text, or one "
+                    "per language: {\"ru\": \"…\", \"en\": \"…\"}")
     segment: Segment = Field(default_factory=Segment)
 
 
 class CampaignOut(BaseModel):
     id: int
     program_id: int
-    text: str
+    text: LocalizedText = Field(description="As given: one text, or one per language")
     segment: Segment
     reached: int = Field(description="Cards that show the message")
     created_at: dt.datetime
@@ -676,7 +957,8 @@ class CampaignList(BaseModel):
 
 
 class DailyRun(Strict):
-    day: dt.date | None = Field(None, description="The day to run for (default: today, UTC)")
+    day: dt.date | None = Field(None, description="The day to run for (default: today in the "
+                                                  "merchant's time zone)")
 
 
 class DailyReport(BaseModel):
@@ -687,6 +969,156 @@ class DailyReport(BaseModel):
     winbacks: int
     downgrades: int
     coupons_refreshed: int = Field(0, description="Cards whose coupon started or ended")
+    coupons_granted: int = Field(
+        0, description="Evergreen coupons given to members who entered their segment")
+
+
+# --- the merchant and its store locations ---------------------------------------------
+
+
+def _time_zone(value: str) -> str:
+    if not is_time_zone(value):
+        raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Moscow or "
+                         "Asia/Vladivostok")
+    return value
+
+
+TimeZone = Annotated[str, Field(max_length=64, examples=["Europe/Moscow"]),
+                     AfterValidator(_time_zone)]
+
+
+class MerchantOut(BaseModel):
+    id: int
+    name: str
+    time_zone: str = Field(description="IANA time zone. Birthdays, points expiry dates, "
+                                       "win-back windows and the daily job count in its "
+                                       "local date")
+
+
+class MerchantUpdate(Strict):
+    """A JSON Merge Patch (RFC 7396) of the merchant's settings: `null` puts `time_zone`
+    back to the service's default (`WALLET_DEFAULT_TIME_ZONE`). The name is given when the
+    merchant is created."""
+
+    time_zone: TimeZone | None = None
+
+
+Latitude = Annotated[float, Field(ge=-90, le=90, strict=True, examples=[55.7558])]
+Longitude = Annotated[float, Field(ge=-180, le=180, strict=True, examples=[37.6173])]
+
+
+class LocationCreate(Strict):
+    """A store. Every card of the merchant's programs shows its stores (with the program's
+    own `design.locations` first, 10 in all), so phones bring the card up near them."""
+
+    name: Text200
+    address: str = Field(min_length=1, max_length=500)
+    latitude: Latitude
+    longitude: Longitude
+    time_zone: TimeZone | None = Field(None, description="null: the merchant's time zone")
+    relevant_text: str | None = Field(
+        None, max_length=200, description="What the Lock Screen says near the store (null: "
+                                          "the card's own words, in the card's language)")
+
+
+LocationUpdate = merge_patch_model(
+    LocationCreate, ("name", "address", "latitude", "longitude", "time_zone", "relevant_text"),
+    "LocationUpdate",
+    "A JSON Merge Patch (RFC 7396) of a store location, checked as a new one is; `null` "
+    "clears `time_zone` (back to the merchant's) and `relevant_text`.")
+
+
+class LocationOut(BaseModel):
+    id: int = Field(description="Stable: it keeps naming this store, also once deleted")
+    name: str
+    address: str
+    latitude: float
+    longitude: float
+    time_zone: str | None = Field(description="As set; null: the merchant's time zone")
+    effective_time_zone: str = Field(description="The store's time zone or the merchant's")
+    relevant_text: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class LocationList(BaseModel):
+    items: list[LocationOut]
+
+
+# --- personal data and wallet events ------------------------------------------------------
+
+
+class WalletEventOut(BaseModel):
+    id: int
+    member_id: int
+    wallet: Literal["apple", "google"]
+    event: Literal["installed", "removed"] = Field(
+        description="Apple: the card's first device registered, or its last one left; "
+                    "Google: the customer saved or deleted the card")
+    cause: Literal["registered", "unregistered", "token_invalid", "saved", "deleted"] = Field(
+        description="What told the service: Apple's pass web service, an APNs answer that "
+                    "the device's token is dead, or Google's callback")
+    occurred_at: dt.datetime
+
+
+class WalletEventList(BaseModel):
+    items: list[WalletEventOut]
+    next_cursor: str | None = None
+
+
+class ExportedMember(BaseModel):
+    id: int
+    program_id: int
+    name: str
+    phone: str | None
+    email: str | None
+    birthday: dt.date | None
+    external_id: str | None
+    answers: dict[str, str | bool]
+    source: str
+    created_at: dt.datetime
+    erased_at: dt.datetime | None
+
+
+class ProcessingConsentOut(BaseModel):
+    text: str | None = Field(description="The exact text accepted; null if none was recorded")
+    accepted_at: dt.datetime | None
+    withdrawn_at: dt.datetime | None
+
+
+class ExportedConsents(BaseModel):
+    data_processing: ProcessingConsentOut
+    marketing: MarketingConsentOut
+
+
+class ExportedCard(BaseModel):
+    serial_number: str
+    status: str
+    balance: int
+    tier: str | None
+    lifetime_points: int
+    lifetime_spend: Decimal
+    stamps: int
+    visits: int
+    last_visit_at: dt.datetime | None
+    referral_code: str | None
+    message: LocalizedText | None
+    version: int
+    created_at: dt.datetime
+
+
+class MemberExport(BaseModel):
+    """Everything the service holds about one member (the right of access, 152-FZ art. 14,
+    GDPR art. 15 and 20)."""
+
+    exported_at: dt.datetime
+    member: ExportedMember
+    consents: ExportedConsents
+    card: ExportedCard
+    transactions: list[TransactionOut] = Field(description="The whole ledger, oldest first")
+    coupons: list[MemberCoupon] = Field(description="Oldest first")
+    registrations: int = Field(description="Apple devices registered for the card's updates")
+    wallet_events: list[WalletEventOut]
 
 
 # --- api keys ---------------------------------------------------------------------------

@@ -22,21 +22,22 @@ from .db import make_engine
 from .db import make_sessionmaker
 from .push import PushClient
 from .ratelimit import RateLimiter
+from .ratelimit import make_storage
 from .services.apple import PassFactory
 from .services.google import GoogleWallet
-
-#: Sign-up submissions per minute and client address: a family signing up at one table
-#: fits, a script trying phone numbers does not.
-JOIN_SUBMITS_PER_MINUTE = 10
 
 
 @dataclass
 class Limiters:
-    """Per-client request budgets of the unauthenticated endpoints."""
+    """Per-client request budgets of the unauthenticated endpoints, one field per kind of
+    request: ``wallet().limiters.<name>.allow(client)`` gives the seconds to wait (0: go
+    ahead). A new kind is one more field, built in ``build_state`` with ``limiter(name, n)``
+    so that it shares the configured storage under its own name."""
 
     apple: RateLimiter  # Apple's web service: device logs, registrations, pass fetches
     pages: RateLimiter  # the customer's pages
     join: RateLimiter  # sign-up submissions
+    google: RateLimiter  # Google's save/delete callbacks, charged before verification
 
 
 @dataclass
@@ -79,6 +80,11 @@ class WalletState:
 def build_state(settings: Settings) -> WalletState:
     """Everything a process needs, built from ``settings`` without connecting anywhere."""
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    storage = make_storage(settings.rate_limit_storage)
+
+    def limiter(name: str, per_minute: int) -> RateLimiter:
+        return RateLimiter(per_minute, storage=storage, name=name)
+
     return WalletState(
         settings=settings,
         engine=engine,
@@ -86,9 +92,10 @@ def build_state(settings: Settings) -> WalletState:
         passes=PassFactory(settings),
         google=make_google(settings),
         limiters=Limiters(
-            apple=RateLimiter(settings.rate_limit_per_minute),
-            pages=RateLimiter(settings.rate_limit_per_minute),
-            join=RateLimiter(JOIN_SUBMITS_PER_MINUTE),
+            apple=limiter("apple", settings.rate_limit_per_minute),
+            pages=limiter("pages", settings.rate_limit_per_minute),
+            join=limiter("join", settings.join_rate_limit_per_minute),
+            google=limiter("google", settings.rate_limit_per_minute),
         ),
     )
 

@@ -6,6 +6,8 @@ and the blueprints mount their routes under the same prefixes, so a path is writ
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 #: Apple's pass web service: the ``webServiceURL`` of every pass (apple-wallet spec §2.2);
 #: the device appends ``/v1/...`` itself.
 APPLE_WEB_SERVICE = "/apple"
@@ -34,6 +36,11 @@ def card_url(public_url: str, download_token: str) -> str:
 def join_url(public_url: str, join_token: str) -> str:
     """The program's public sign-up page (what the poster's QR code opens)."""
     return f"{public_url}/join/{join_token}"
+
+
+def referral_url(public_url: str, join_token: str, referral_code: str) -> str:
+    """The sign-up page with a member's referral code filled in: what they share."""
+    return f"{join_url(public_url, join_token)}?{urlencode({'ref': referral_code})}"
 
 
 def join_logo_url(public_url: str, join_token: str) -> str:

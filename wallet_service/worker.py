@@ -1,4 +1,5 @@
-"""The background worker: sequences card changes and delivers pushes (see services.outbox).
+"""The background worker: sequences card changes and delivers pushes (see services.outbox),
+and runs each merchant's daily automations when its local day begins (services.automations).
 
 Run as ``wallet-service worker`` (any number of them, on PostgreSQL), or inside
 ``wallet-service serve`` for the embedded default.
@@ -22,6 +23,7 @@ from .google import GoogleRateLimited
 from .google import GoogleUnavailable
 from .google import GoogleWalletError
 from .push import PushClient
+from .services import apple as apple_cards
 from .services import automations
 from .services import google as google_cards
 from .services import outbox
@@ -53,7 +55,7 @@ class Worker:
         # One retry policy for every channel; the parameters are the channel's.
         self.push_retry = outbox.RetryPolicy(max_attempts=settings.push_max_attempts)
         self.google_retry = outbox.RetryPolicy(max_attempts=settings.push_max_attempts)
-        self._last_daily: dt.date | None = None
+        self._last_housekeeping: dt.date | None = None
 
     @classmethod
     def from_state(cls, state: WalletState, **kwargs: Any) -> Worker:
@@ -64,20 +66,49 @@ class Worker:
     def run_once(self) -> int:
         """One pass over every stage; returns how much work it found."""
         self.daily()
+        self.housekeeping()
         return self.sequence() + self.deliver() + self.deliver_google()
 
-    def daily(self) -> bool:
-        """The day's automations (expiry, birthdays, win-back, tier review), once per day per
-        worker process. They are idempotent, so several workers, or a restart, running the
-        same day again give nothing twice."""
-        today = self.clock().date()
-        if self._last_daily == today:
+    def daily(self) -> int:
+        """The day's automations (expiry, birthdays, win-back, tier review) of every merchant
+        whose local day began since its last run: each merchant's day starts at midnight in
+        its own time zone. A day is claimed in the transaction that runs it, so several
+        workers, or a restart, run it once; a run that fails stays unclaimed, is tried again
+        on the next pass, and does not hold up the other merchants. Returns how many
+        merchants' days ran."""
+        now = self.clock()
+        with self.sessions() as session:
+            due = automations.due_days(session, now)
+        ran = 0
+        for merchant_id, day in due:
+            with self.sessions() as session:
+                try:
+                    if not automations.claim_day(session, merchant_id, day):
+                        continue  # another worker ran it
+                    report = automations.run_daily(session, day, merchant_id=merchant_id,
+                                                   now=now)
+                    session.commit()
+                except Exception:
+                    log.exception("daily automations of merchant %s for %s failed; retrying",
+                                  merchant_id, day)
+                    continue
+            ran += 1
+            log.info("daily automations of merchant %s for %s: %s", merchant_id, day, report)
+        return ran
+
+    def housekeeping(self) -> bool:
+        """Once per day per worker process, delete what is kept only for a while: device logs
+        older than ``DEVICE_LOG_DAYS``. Deleting twice deletes nothing more, so several
+        workers may all do it."""
+        now = self.clock()
+        if self._last_housekeeping == now.date():
             return False
         with self.sessions() as session:
-            report = automations.run_daily(session, today)
+            pruned = apple_cards.prune_device_logs(session, now)
             session.commit()
-        self._last_daily = today
-        log.info("daily automations for %s: %s", today, report)
+        self._last_housekeeping = now.date()
+        log.info("housekeeping: %d device logs older than %d days deleted", pruned,
+                 apple_cards.DEVICE_LOG_DAYS)
         return True
 
     def sequence(self) -> int:

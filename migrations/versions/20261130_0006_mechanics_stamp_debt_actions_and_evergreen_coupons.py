@@ -18,10 +18,38 @@ down_revision = '0005'
 branch_labels = None
 depends_on = None
 
+_CARDS = sa.table('loyalty_cards', sa.column('message', sa.Text()),
+                  sa.column('message_campaign_id', sa.BigInteger()),
+                  sa.column('reminder', sa.Text()))
+
 
 def upgrade() -> None:
-    pass
+    # New columns are nullable or have a server default: the previous release, which neither
+    # reads nor writes them, keeps inserting cards and coupons.
+    with op.batch_alter_table('loyalty_cards', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('stamp_debt', sa.Integer(), server_default='0', nullable=False))
+        batch_op.add_column(sa.Column('reminder', sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column('reminder_expires_on', sa.Date(), nullable=True))
+
+    with op.batch_alter_table('coupons', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('evergreen', sa.Boolean(), server_default=sa.false(), nullable=False))
+
+    # Expiry reminders used to be the card's message without a campaign: move them to their
+    # own column, where the next daily job works them out again (and takes stale ones off).
+    op.execute(_CARDS.update()
+               .where(_CARDS.c.message.is_not(None), _CARDS.c.message_campaign_id.is_(None))
+               .values(reminder=_CARDS.c.message, message=None))
 
 
 def downgrade() -> None:
-    pass
+    op.execute(_CARDS.update()
+               .where(_CARDS.c.reminder.is_not(None), _CARDS.c.message.is_(None))
+               .values(message=_CARDS.c.reminder))
+
+    with op.batch_alter_table('coupons', schema=None) as batch_op:
+        batch_op.drop_column('evergreen')
+
+    with op.batch_alter_table('loyalty_cards', schema=None) as batch_op:
+        batch_op.drop_column('reminder_expires_on')
+        batch_op.drop_column('reminder')
+        batch_op.drop_column('stamp_debt')

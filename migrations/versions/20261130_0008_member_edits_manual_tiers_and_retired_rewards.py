@@ -20,8 +20,20 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # Nullable columns only: the previous release neither reads nor writes them.
+    with op.batch_alter_table('loyalty_cards', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('manual_tier', sa.String(length=60), nullable=True))
+        batch_op.add_column(sa.Column('manual_tier_until', sa.Date(), nullable=True))
+
+    with op.batch_alter_table('coupons', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('retired_at', wallet_service.db.UTCDateTime(timezone=True),
+                                      nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table('coupons', schema=None) as batch_op:
+        batch_op.drop_column('retired_at')
+
+    with op.batch_alter_table('loyalty_cards', schema=None) as batch_op:
+        batch_op.drop_column('manual_tier_until')
+        batch_op.drop_column('manual_tier')

@@ -19,9 +19,25 @@ branch_labels = None
 depends_on = None
 
 
+#: The texts a merchant may give per language, and the card texts made from them: each keeps
+#: its column (one text, the first language's) and gains one for the texts per language.
+LOCALIZED = (
+    ("campaigns", "text_i18n"),
+    ("coupons", "title_i18n"),
+    ("loyalty_cards", "message_i18n"),
+    ("rewards", "name_i18n"),
+)
+
+
 def upgrade() -> None:
-    pass
+    # Nullable columns only: the previous release keeps reading and writing the text columns
+    # as before (a row it writes has no texts per language, which reads as one text).
+    for table, column in LOCALIZED:
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column(column, sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    for table, column in reversed(LOCALIZED):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_column(column)

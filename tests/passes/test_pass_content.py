@@ -210,15 +210,15 @@ def test_empty_optional_values_are_left_out() -> None:
 
 
 @pytest.mark.parametrize(
-    ("locale", "stamps", "percent", "expires"),
+    ("locale", "stamps", "percent"),
     [
-        ("en", "1,200 / 1,500", "2.5%", "March 1, 2025"),
-        ("ru", "1\xa0200 / 1\xa0500", "2,5\xa0%", "1 марта 2025\u202fг."),
-        ("de", "1.200 / 1.500", "2,5\xa0%", "1. März 2025"),
+        ("en", "1,200 / 1,500", "2.5%"),
+        ("ru", "1\xa0200 / 1\xa0500", "2,5\xa0%"),
+        ("de", "1.200 / 1.500", "2,5\xa0%"),
     ],
 )
-def test_numbers_and_dates_follow_the_card_locale(
-    locale: str, stamps: str, percent: str, expires: str
+def test_numbers_follow_the_card_locale_and_dates_the_phone(
+    locale: str, stamps: str, percent: str
 ) -> None:
     content = {
         "locale": locale,
@@ -230,7 +230,11 @@ def test_numbers_and_dates_follow_the_card_locale(
     stamps_doc = pass_json("stamps", **content)
     assert fields(stamps_doc)["stamps"]["value"] == stamps
     assert fields(stamps_doc)["reward_in"]["value"] == ("300")
-    assert fields(stamps_doc)["expires_on"]["value"] == expires
+    # A date on the back is a date Wallet writes in the phone's language (§1.5), not text in
+    # the card's.
+    expires = fields(stamps_doc)["expires_on"]
+    assert expires["value"] == "2025-03-01T12:00:00Z"
+    assert (expires["dateStyle"], expires["timeStyle"]) == ("PKDateStyleLong", "PKDateStyleNone")
     assert fields(pass_json("cashback", **content))["cashback"]["value"] == percent
 
 
@@ -277,3 +281,52 @@ def test_stamps_cannot_exceed_the_goal_on_the_card() -> None:
 def test_content_is_a_plain_frozen_value() -> None:
     first, second = make_content(), make_content()
     assert first == second and isinstance(first, CardContent)
+
+
+def test_texts_per_language_become_pass_strings_keys() -> None:
+    rules = {"ru": "Один балл за 10 ₽", "en": "One point for 10 RUB"}
+    design_changes = {"rules_text": rules, "terms_text": {"ru": "Условия"}}
+    back = fields(pass_json(design_changes=design_changes))
+    assert (back["rules"]["value"], back["terms"]["value"]) == ("rules.text", "terms.text")
+    strings = localized_strings(apple_assets.load_template("points"),
+                                make_design(**design_changes))
+    assert strings["en"]["rules.text"] == rules["en"] and strings["ru"]["rules.text"] == rules["ru"]
+    # Every file has the key (§1.5); a language without its own text reads the first one's.
+    assert strings["en"]["terms.text"] == strings["ru"]["terms.text"] == "Условия"
+    with pytest.raises(InvalidInput) as excinfo:
+        make_design(rules_text={"en": " "})
+    assert excinfo.value.field == "rules_text.en"
+
+
+def test_fields_written_per_language_share_keys_only_where_they_differ() -> None:
+    from wallet_service.apple import localize_fields
+
+    per_language = {
+        "ru": [{"key": "progress", "label": "До подарка", "value": "Ещё 3"},
+               {"key": "discount", "label": "Ваша скидка", "value": "10 %"}],
+        "en": [{"key": "progress", "label": "Next reward", "value": "3 more"},
+               {"key": "discount", "label": "Your discount", "value": "10 %"}],
+    }
+    fields_out, strings = localize_fields(per_language)
+    assert fields_out == [
+        {"key": "progress", "label": "card.progress.label", "value": "card.progress.value"},
+        {"key": "discount", "label": "card.discount.label", "value": "10 %"},
+    ]
+    assert strings["en"] == {"card.progress.label": "Next reward",
+                             "card.progress.value": "3 more",
+                             "card.discount.label": "Your discount"}
+    assert strings["ru"]["card.progress.value"] == "Ещё 3"
+    assert set(strings["ru"]) == set(strings["en"])
+
+
+@pytest.mark.parametrize("kind", ["stamps", "cashback", "discount"])
+def test_a_card_of_another_kind_shows_no_points(kind: str) -> None:
+    for template in ("points", "tiers", "cashback"):
+        shown = fields(pass_json(template, {"currency_code": "RUB"}, kind=kind,
+                                 discount_percent=10))
+        assert "points" not in shown and "balance" not in shown
+        if template == "tiers":
+            assert shown["discount"]["value"] == 0.1
+            assert shown["discount"]["numberStyle"] == "PKNumberStylePercent"
+        if template == "cashback":
+            assert ("bonus" in shown) == (kind == "cashback")

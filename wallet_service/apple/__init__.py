@@ -14,6 +14,7 @@ Nothing here imports Flask or SQLAlchemy or opens connections; only
 """
 
 from .content import build_pass_json
+from .content import localize_fields
 from .content import localized_strings
 from .content import w3c_timestamp
 from .images import IMAGE_SPECS
@@ -61,6 +62,7 @@ __all__ = [
     "certificate_identity",
     "decode_strings",
     "encode_strings",
+    "localize_fields",
     "localized_strings",
     "manifest_bytes",
     "prepare_image",

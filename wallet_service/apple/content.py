@@ -1,9 +1,11 @@
 """``pass.json`` for a loyalty store card (§2), built from a template, a design and a card.
 
 Labels and change messages are ``pass.strings`` keys, so Wallet shows them in the phone's
-language (§1.5). Numbers and dates the server writes as text (stamps, cashback, expiry) are
-formatted with Babel in the card's locale; the balance stays a number with ``numberStyle``
-so Wallet formats it itself (§2.5).
+language (§1.5); so are texts a merchant gives per language (rules, terms) and, through
+:func:`localize_fields`, the texts of fields the service adds per card. Numbers the server
+writes as text (stamps, cashback share) are formatted with Babel in the card's locale; the
+balance, the discount and dates stay numbers and dates with ``numberStyle``,
+``currencyCode`` or ``dateStyle`` so Wallet formats them itself (§1.5, §2.5).
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from collections.abc import Mapping
+from collections.abc import Sequence
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
 from babel import Locale
 from babel import UnknownLocaleError
-from babel.dates import format_date
 from babel.numbers import format_decimal
 from babel.numbers import format_percent
 from babel.numbers import get_currency_precision
@@ -170,17 +172,33 @@ def _store_card(
     return store_card
 
 
+#: ``pass.strings`` keys of the design's texts given per language (§1.5).
+TEXT_KEYS = {"rules_text": "rules.text", "terms_text": "terms.text"}
+
+
+def _text(design: Design, name: str) -> str | None:
+    """The design's text as a field value: the text itself, or its ``pass.strings`` key
+    when it is given per language."""
+    value = getattr(design, name)
+    if isinstance(value, Mapping):
+        return TEXT_KEYS[name]
+    return value  # type: ignore[no-any-return]
+
+
 def _back_fields(design: Design, content: CardContent, locale: Locale) -> list[FieldValue]:
     """Rules, terms, the card page and the issuer's contact (Apple asks for it, §2.5)."""
     fields: list[FieldValue] = []
     if design.rules_text:
-        fields.append({"key": "rules", "label": "rules.label", "value": design.rules_text})
+        fields.append({"key": "rules", "label": "rules.label",
+                       "value": _text(design, "rules_text")})
     if content.expiration_date is not None:
         fields.append(
             {
                 "key": "expires_on",
                 "label": "expires.label",
-                "value": format_date(content.expiration_date, "long", locale=locale),
+                "value": w3c_timestamp(content.expiration_date),
+                "dateStyle": "PKDateStyleLong",
+                "timeStyle": "PKDateStyleNone",
             }
         )
     if content.card_url:
@@ -193,7 +211,8 @@ def _back_fields(design: Design, content: CardContent, locale: Locale) -> list[F
     if contact.email:
         fields.append(_link("email", "email.label", contact.email, "Link"))
     if design.terms_text:
-        fields.append({"key": "terms", "label": "terms.label", "value": design.terms_text})
+        fields.append({"key": "terms", "label": "terms.label",
+                       "value": _text(design, "terms_text")})
     return fields
 
 
@@ -209,13 +228,19 @@ def _link(key: str, label: str, value: str, detector: str) -> FieldValue:
 # Front-field values by source. None drops the field (e.g. no tier yet).
 
 
-def _points(design: Design, content: CardContent, locale: Locale) -> FieldValue:
+def _points(design: Design, content: CardContent, locale: Locale) -> FieldValue | None:
+    if content.kind not in (None, "points"):
+        return None  # a stamp, cashback or discount card has no points
     return {"value": content.balance, "numberStyle": "PKNumberStyleDecimal"}
 
 
-def _bonus(design: Design, content: CardContent, locale: Locale) -> FieldValue:
-    if design.currency_code is None:
+def _bonus(design: Design, content: CardContent, locale: Locale) -> FieldValue | None:
+    """Cashback as money (the balance is in minor units of ``currency_code``); points on a
+    points card."""
+    if content.kind == "points" or (content.kind is None and design.currency_code is None):
         return _points(design, content, locale)
+    if content.kind not in (None, "cashback") or design.currency_code is None:
+        return None
     digits = get_currency_precision(design.currency_code)
     amount = Decimal(content.balance).scaleb(-digits)
     number = int(amount) if amount == amount.to_integral_value() else float(amount)
@@ -242,6 +267,22 @@ def _stamps_left(design: Design, content: CardContent, locale: Locale) -> FieldV
     if content.stamps is None or content.stamps_goal is None:
         return None
     return {"value": format_decimal(max(content.stamps_goal - content.stamps, 0), locale=locale)}
+
+
+def _rewards(design: Design, content: CardContent, locale: Locale) -> FieldValue | None:
+    """Rewards ready to claim (stamp cards)."""
+    if content.rewards_ready is None:
+        return None
+    return {"value": content.rewards_ready, "numberStyle": "PKNumberStyleDecimal"}
+
+
+def _discount(design: Design, content: CardContent, locale: Locale) -> FieldValue | None:
+    """The card's discount, a number Wallet writes as a percentage in the phone's language."""
+    if content.discount_percent is None:
+        return None
+    share = Decimal(str(content.discount_percent)) / 100
+    number = int(share) if share == share.to_integral_value() else float(share)
+    return {"value": number, "numberStyle": "PKNumberStylePercent"}
 
 
 def _cashback(design: Design, content: CardContent, locale: Locale) -> FieldValue | None:
@@ -272,21 +313,31 @@ _SOURCES: Mapping[str, Callable[[Design, CardContent, Locale], FieldValue | None
     "member": _member,
     "stamps": _stamps,
     "stamps_left": _stamps_left,
+    "rewards": _rewards,
     "cashback": _cashback,
+    "discount": _discount,
     "card": _card,
     "expires": _expires,
 }
 
 
 def localized_strings(template: PassTemplate, design: Design) -> dict[str, dict[str, str]]:
-    """The ``pass.strings`` content per shipped language, with the design's renamed points unit.
+    """The ``pass.strings`` content per shipped language, with the design's renamed points unit
+    and its texts given per language.
 
     A custom ``points_label`` replaces the unit's labels in every language, and its change
     messages become ``"<label>: %@"`` so they stay grammatical (§2.6: always keep ``%@``).
+    A text given per language gets its key in every file (each needs the same keys, §1.5):
+    a language without its own text shows the first language's.
     """
     result = {}
-    for language in check_languages(template, design):
+    languages = check_languages(template, design)
+    for language in languages:
         strings = dict(template.strings[language])
+        for name, key in TEXT_KEYS.items():
+            value = getattr(design, name)
+            if isinstance(value, Mapping):
+                strings[key] = _in_language(value, language, languages)
         if design.points_label:
             for key in ("points.label", "points.short", "bonus.label"):
                 if key in strings:
@@ -296,3 +347,46 @@ def localized_strings(template: PassTemplate, design: Design) -> dict[str, dict[
                     strings[key] = f"{design.points_label}: %@"
         result[language] = strings
     return result
+
+
+def _in_language(texts: Mapping[str, str], language: str, languages: Sequence[str]) -> str:
+    """The text for ``language``, else the first shipped language's, else any."""
+    for candidate in (language, *languages):
+        if texts.get(candidate):
+            return texts[candidate]
+    return next(iter(texts.values()))
+
+
+def localize_fields(
+    per_language: Mapping[str, Sequence[FieldValue]], prefix: str = "card"
+) -> tuple[list[FieldValue], dict[str, dict[str, str]]]:
+    """Fields the service writes in every language, as one set of fields and the
+    ``pass.strings`` entries that make Wallet show each language's text (§1.5).
+
+    ``per_language`` maps each shipped language to the same fields (by ``key``) written in
+    it; the first language's fields are the ones kept. A ``label`` or text ``value`` that
+    differs between languages becomes the key ``<prefix>.<field key>.<label|value>``, with
+    every language's text in the strings; a text that reads the same in every language stays
+    as it is. Every language gets every key (§1.5: the same keys in each file).
+    """
+    languages = list(per_language)
+    if not languages:
+        return [], {}
+    by_key = {lang: {f["key"]: f for f in per_language[lang]} for lang in languages}
+    strings: dict[str, dict[str, str]] = {lang: {} for lang in languages}
+    fields: list[FieldValue] = []
+    for field in per_language[languages[0]]:
+        out = dict(field)
+        for attribute in ("label", "value"):
+            texts = {lang: by_key[lang].get(field["key"], field).get(attribute)
+                     for lang in languages}
+            if not all(isinstance(t, str) for t in texts.values()):
+                continue
+            if len(set(texts.values())) == 1:
+                continue
+            key = f"{prefix}.{field['key']}.{attribute}"
+            out[attribute] = key
+            for lang, text in texts.items():
+                strings[lang][key] = text
+        fields.append(out)
+    return fields, strings

@@ -7,6 +7,7 @@ Upload once with :func:`prepare_image`, keep the returned files, and pass them t
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from collections.abc import Mapping
 from functools import lru_cache
@@ -15,7 +16,9 @@ from PIL import Image
 from PIL import ImageDraw
 from PIL import ImageOps
 
+from ..errors import InputTooLarge
 from ..errors import InvalidInput
+from ..errors import ValidationFailed
 from .model import SCALES
 
 #: Point sizes (width, height) per kind, and whether the picture is cropped to fill the box
@@ -31,6 +34,17 @@ IMAGE_SPECS: Mapping[str, tuple[tuple[int, int], str]] = {
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 #: Decoded images with more pixels than this are refused (decompression bombs).
 MAX_IMAGE_PIXELS = 40_000_000
+#: Images with a longer side are refused from their header: a 39,000,000 × 1 picture has
+#: few pixels but costs seconds and gigabytes to resample.
+MAX_IMAGE_SIDE = 8192
+#: ``cover`` kinds (the strip) are cropped to their box: at least this share of the
+#: picture must remain.
+MIN_COVER_SHARE = 0.1
+#: Large pictures are shrunk by whole factors (JPEG while decoding) down to this multiple
+#: of the largest size made, before the Lanczos resampling (Pillow's ``reducing_gap``).
+REDUCING_GAP = 2
+#: EXIF orientations that turn the picture by 90°.
+_QUARTER_TURNS = frozenset({5, 6, 7, 8})
 
 _ACCEPTED_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG"}
 
@@ -43,8 +57,11 @@ def prepare_image(kind: str, data: bytes) -> dict[str, bytes]:
     ``strip`` is cropped to fill exactly 375×123 pt. Icon and logo keep transparency.
     Returns ``{"logo.png": ..., "logo@2x.png": ..., "logo@3x.png": ...}``.
 
-    :raises InvalidInput: unknown kind, or the data is not a usable PNG/JPEG (too large, too
-        many pixels, truncated, another format); ``field`` is ``kind``.
+    :raises InvalidInput: unknown kind, or the data is not a usable PNG/JPEG (truncated,
+        another format); ``field`` is ``kind``.
+    :raises InputTooLarge: too many bytes, too many pixels, a side over ``MAX_IMAGE_SIDE``.
+    :raises ValidationFailed: too elongated for ``kind``: a logo or icon thinner than a pixel
+        once fitted, a strip of which less than ``MIN_COVER_SHARE`` would show once cropped.
     """
     if kind not in IMAGE_SPECS:
         raise InvalidInput(f"unknown image kind {kind!r}; use icon, logo or strip", field=kind)
@@ -71,7 +88,7 @@ def _decode(kind: str, data: bytes) -> Image.Image:
     if not isinstance(data, bytes | bytearray) or not data:
         raise InvalidInput(f"{kind} image is empty", field=kind)
     if len(data) > MAX_IMAGE_BYTES:
-        raise InvalidInput(
+        raise InputTooLarge(
             f"{kind} image is too large: {len(data)} bytes, the limit is {MAX_IMAGE_BYTES}",
             field=kind,
         )
@@ -93,6 +110,13 @@ def _decode(kind: str, data: bytes) -> Image.Image:
             )
         if picture.width * picture.height > MAX_IMAGE_PIXELS:
             raise _too_many_pixels(kind, picture.size)
+        _check_shape(kind, picture.size)
+        upright_size = _upright_size(picture)
+        _check_aspect(kind, upright_size)
+        # JPEG decodes at 1/2, 1/4 or 1/8 scale when that is enough (other formats: no-op).
+        needed_w, needed_h = _needed_size(kind, upright_size)
+        turned = upright_size != picture.size
+        picture.draft(None, (needed_h, needed_w) if turned else (needed_w, needed_h))
         try:
             picture.load()
         except Image.DecompressionBombError:
@@ -102,13 +126,64 @@ def _decode(kind: str, data: bytes) -> Image.Image:
                 f"{kind} image is broken or truncated and cannot be decoded ({exc})", field=kind
             ) from exc
     upright = ImageOps.exif_transpose(picture)
+    factor = min(upright.width // needed_w, upright.height // needed_h)
+    if factor > 1:
+        upright = upright.reduce(factor)
     has_alpha = upright.mode in ("RGBA", "LA", "PA") or "transparency" in upright.info
     return upright.convert("RGBA" if has_alpha or kind == "icon" else "RGB")
 
 
+def _check_shape(kind: str, size: tuple[int, int]) -> None:
+    if max(size) > MAX_IMAGE_SIDE:
+        raise InputTooLarge(
+            f"{kind} image is {size[0]}×{size[1]} pixels; no side may be longer than "
+            f"{MAX_IMAGE_SIDE}", field=kind)
+
+
+def _upright_size(picture: Image.Image) -> tuple[int, int]:
+    """The size once the EXIF orientation is applied (read from the header)."""
+    try:
+        orientation = picture.getexif().get(0x0112)
+    except (OSError, SyntaxError, ValueError, TypeError):
+        orientation = None
+    return (picture.height, picture.width) if orientation in _QUARTER_TURNS else picture.size
+
+
+def _check_aspect(kind: str, size: tuple[int, int]) -> None:
+    """Refuse a picture ``kind`` cannot show: fitted into its box it would be thinner than
+    a pixel at @3x, or cropped to fill it, less than ``MIN_COVER_SHARE`` of it would show."""
+    (box_w, box_h), mode = IMAGE_SPECS[kind]
+    width, height = size
+    top = max(scale for scale, _suffix in SCALES)
+    if mode == "cover":
+        ratio, box_ratio = width / height, box_w / box_h
+        if min(ratio / box_ratio, box_ratio / ratio) < MIN_COVER_SHARE:
+            raise ValidationFailed(
+                f"{kind} image is {width}×{height} pixels, too elongated for {box_w}×{box_h} pt: "
+                f"cropped to fill it, less than {MIN_COVER_SHARE:.0%} of the picture would show",
+                field=kind)
+        return
+    fitted = min(box_w * top / width, box_h * top / height)
+    if min(width, height) * fitted < 1:
+        raise ValidationFailed(
+            f"{kind} image is {width}×{height} pixels, too elongated for {box_w}×{box_h} pt: "
+            "fitted inside it, it would be less than a pixel thick", field=kind)
+
+
+def _needed_size(kind: str, size: tuple[int, int]) -> tuple[int, int]:
+    """The smallest size (width, height) a ``size`` picture may be shrunk to and still give
+    the largest scale of ``kind`` ``REDUCING_GAP`` times the pixels it shows."""
+    (box_w, box_h), mode = IMAGE_SPECS[kind]
+    top = max(scale for scale, _suffix in SCALES) * REDUCING_GAP
+    if mode == "cover":
+        return (box_w * top, box_h * top)
+    fitted = min(box_w * top / size[0], box_h * top / size[1])
+    return (max(1, math.ceil(size[0] * fitted)), max(1, math.ceil(size[1] * fitted)))
+
+
 def _too_many_pixels(kind: str, size: tuple[int, int] | None) -> InvalidInput:
     dimensions = f" ({size[0]}×{size[1]})" if size else ""
-    return InvalidInput(
+    return InputTooLarge(
         f"{kind} image has too many pixels{dimensions}, the limit is {MAX_IMAGE_PIXELS} "
         "(possible decompression bomb)",
         field=kind,

@@ -56,8 +56,12 @@ MAX_LOCATIONS = 10
 
 #: Where a front field of a template takes its value from (see ``content.py``).
 FIELD_SOURCES: frozenset[str] = frozenset(
-    {"points", "bonus", "tier", "member", "stamps", "stamps_left", "cashback", "card", "expires"}
+    {"points", "bonus", "tier", "member", "stamps", "stamps_left", "rewards", "cashback",
+     "discount", "card", "expires"}
 )
+
+#: Program kinds a card may name (``CardContent.kind``): what its balance counts.
+CARD_KINDS: frozenset[str] = frozenset({"points", "stamps", "cashback", "discount"})
 
 #: Keys of the back fields the builder adds; front fields may not reuse them (§2.5).
 BACK_FIELD_KEYS: tuple[str, ...] = (
@@ -256,6 +260,8 @@ class Design:
     :data:`MAX_LOCATIONS` locations are kept. ``languages`` picks the template's ``.lproj``
     folders to ship (empty: all). ``currency_code`` (ISO 4217) shows a cashback bonus
     balance as money. ``points_label`` renames the points unit in every language.
+    ``rules_text`` and ``terms_text`` are one text for every language, or a mapping of
+    language to text that the pass shows through ``pass.strings`` (§1.5).
 
     :raises InvalidInput: a value is malformed; ``field`` names it.
     """
@@ -267,8 +273,8 @@ class Design:
     foreground_color: str | None = None
     label_color: str | None = None
     images: Mapping[str, bytes] = field(default_factory=FrozenMap)
-    rules_text: str | None = None
-    terms_text: str | None = None
+    rules_text: str | Mapping[str, str] | None = None
+    terms_text: str | Mapping[str, str] | None = None
     contact: MerchantContact = field(default_factory=MerchantContact)
     locations: Sequence[StoreLocation] = ()
     barcode_format: str = "qr"
@@ -282,6 +288,15 @@ class Design:
         object.__setattr__(self, "languages", tuple(self.languages))
         _require_text(self.organization_name, "organization_name")
         _require_text(self.description, "description")
+        for name in ("rules_text", "terms_text"):
+            value = getattr(self, name)
+            if isinstance(value, Mapping):
+                if not value:
+                    raise InvalidInput(f"{name} needs a text in at least one language",
+                                       field=name)
+                for language, text in value.items():
+                    _require_text(text, f"{name}.{language}")
+                object.__setattr__(self, name, FrozenMap(value))
         for name in ("background_color", "foreground_color", "label_color"):
             value = getattr(self, name)
             if value is not None and not _HEX_COLOUR.match(value):
@@ -344,6 +359,11 @@ class CardContent:
     currency (kopecks, cents). ``locale`` (``"ru"``, ``"en_US"``) formats the numbers and dates
     the server writes as text.
 
+    ``kind`` (one of :data:`CARD_KINDS`) says what the balance counts, so a field only shows
+    what the card has: ``points`` (the balance), ``bonus`` (cashback money, or points), the
+    stamps and ``rewards_ready`` (stamps), ``discount_percent``. Without a kind every
+    field the template names shows the values given.
+
     :raises InvalidInput: a value is malformed; ``field`` names it.
     """
 
@@ -358,7 +378,10 @@ class CardContent:
     tier: str | None = None
     stamps: int | None = None
     stamps_goal: int | None = None
+    rewards_ready: int | None = None
     cashback_percent: Decimal | int | float | None = None
+    discount_percent: Decimal | int | float | None = None
+    kind: str | None = None
     card_url: str | None = None
     voided: bool = False
     expiration_date: dt.datetime | None = None
@@ -385,7 +408,7 @@ class CardContent:
                 "card_number must use Latin-1 characters (barcode messageEncoding, §2.3)",
                 field="card_number",
             ) from None
-        for name in ("balance", "stamps", "stamps_goal"):
+        for name in ("balance", "stamps", "stamps_goal", "rewards_ready"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise InvalidInput(f"{name} must be a whole number", field=name)
@@ -393,10 +416,13 @@ class CardContent:
             raise InvalidInput("stamps and stamps_goal come together", field="stamps_goal")
         if self.stamps is not None and (self.stamps < 0 or self.stamps_goal < 1):  # type: ignore[operator]
             raise InvalidInput("stamps must be ≥ 0 and stamps_goal ≥ 1", field="stamps")
-        if self.cashback_percent is not None and not 0 <= self.cashback_percent <= 100:
-            raise InvalidInput(
-                "cashback_percent must be between 0 and 100", field="cashback_percent"
-            )
+        for name in ("cashback_percent", "discount_percent"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 100:
+                raise InvalidInput(f"{name} must be between 0 and 100", field=name)
+        if self.kind is not None and self.kind not in CARD_KINDS:
+            raise InvalidInput(f"kind must be one of {', '.join(sorted(CARD_KINDS))}",
+                               field="kind")
         _check_web_service(self.web_service_url, self.authentication_token)
         if self.card_url is not None:
             _check_web_url(self.card_url, "card_url")

@@ -2,7 +2,9 @@
 
 Everything a program's passes share (images, ``pass.strings``, their SHA-1 digests and their
 finished zip records) is prepared once per (template, design) and cached; a pass then costs
-one ``pass.json``, one manifest, one signature and a few hundred bytes of zip headers.
+one ``pass.json``, one manifest, one signature and a few hundred bytes of zip headers. A pass
+with texts of its own per language carries its own ``pass.strings`` files instead of the
+shared ones (the design's strings and its own, §1.5).
 """
 
 from __future__ import annotations
@@ -61,11 +63,15 @@ def build_pkpass(
     signer: SignerCredentials,
     *,
     customize: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    strings: Mapping[str, Mapping[str, str]] | None = None,
 ) -> bytes:
     """Build and sign one member's ``.pkpass`` (serve it as :data:`PKPASS_MEDIA_TYPE`).
 
     ``customize`` may add to the finished ``pass.json`` before it is hashed and signed (the
-    service adds back fields of its program mechanics there).
+    service adds back fields of its program mechanics there). ``strings`` adds this pass's
+    own ``pass.strings`` entries per language (the keys ``customize`` used, see
+    :func:`~wallet_service.apple.content.localize_fields`); a shipped language they lack
+    gets the first language's text, so every file has the same keys (§1.5).
 
     :raises ConfigurationError: the card's pass type or team identifier differs from the
         signing certificate (§1.3, pitfall 3).
@@ -75,7 +81,23 @@ def build_pkpass(
     pass_json = build_pass_json(template, design, content)
     if customize is not None:
         pass_json = customize(pass_json)
-    return package(pass_json, _shared_files(template, design), signer)
+    if not strings or not any(strings.values()):
+        return package(pass_json, _shared_files(template, design), signer)
+    own = [_entry(f"{language}.lproj/pass.strings", encode_strings(texts), compress=True)
+           for language, texts in _with_card_strings(template, design, strings).items()]
+    return package(pass_json, _shared_files(template, design, with_strings=False), signer, own)
+
+
+def _with_card_strings(template: PassTemplate, design: Design,
+                       extra: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
+    """The design's ``pass.strings`` per shipped language with the pass's own entries."""
+    result = localized_strings(template, design)
+    first = next((extra[lang] for lang in result if extra.get(lang)),
+                 next(iter(extra.values())))
+    for language, strings in result.items():
+        strings.update(first)
+        strings.update(extra.get(language, {}))
+    return result
 
 
 def check_identity(content: CardContent, signer: SignerCredentials) -> None:
@@ -93,15 +115,18 @@ def check_identity(content: CardContent, signer: SignerCredentials) -> None:
             )
 
 
-def package(pass_json: Mapping[str, Any], shared: SharedFiles, signer: SignerCredentials) -> bytes:
-    """Serialize, hash, sign and zip a pass whose other files are ``shared`` (§1.1–§1.3)."""
+def package(pass_json: Mapping[str, Any], shared: SharedFiles, signer: SignerCredentials,
+            own: Sequence[_Entry] = ()) -> bytes:
+    """Serialize, hash, sign and zip a pass whose other files are ``shared`` and ``own``
+    (§1.1–§1.3)."""
     pass_bytes = json.dumps(pass_json, ensure_ascii=False, separators=(",", ":")).encode()
     pass_entry = _entry("pass.json", pass_bytes, compress=True)
-    manifest = shared.manifest_with(pass_entry.sha1)
+    manifest = shared.manifest_with(pass_entry.sha1, own)
     signature = sign_manifest(manifest, signer)
     return _zip(
         shared,
         (
+            *own,
             pass_entry,
             _entry("manifest.json", manifest, compress=True),
             _entry("signature", signature),
@@ -128,14 +153,18 @@ class SharedFiles:
     central: bytes  # their central-directory records
     manifest_tail: bytes  # ``,"icon.png":"…",…}``: the manifest after the pass.json digest
 
-    def manifest_with(self, pass_sha1: str) -> bytes:
-        """The manifest: pass.json's digest first, then the shared files' (§1.2)."""
-        return b'{"pass.json":"' + pass_sha1.encode() + b'"' + self.manifest_tail
+    def manifest_with(self, pass_sha1: str, own: Sequence[_Entry] = ()) -> bytes:
+        """The manifest: pass.json's digest first, then the pass's own files', then the
+        shared files' (§1.2)."""
+        extra = "".join(f',"{e.name}":"{e.sha1}"' for e in own).encode()
+        return b'{"pass.json":"' + pass_sha1.encode() + b'"' + extra + self.manifest_tail
 
 
 @lru_cache(maxsize=64)
-def _shared_files(template: PassTemplate, design: Design) -> SharedFiles:
-    """Images (design overrides win per kind) and ``pass.strings`` files, hashed and zipped."""
+def _shared_files(template: PassTemplate, design: Design, *,
+                  with_strings: bool = True) -> SharedFiles:
+    """Images (design overrides win per kind) and, unless the pass brings its own,
+    ``pass.strings`` files, hashed and zipped."""
     files: dict[str, tuple[bytes, str | None]] = {}
     overridden = {kind for kind in IMAGE_KINDS if any(n.startswith(kind) for n in design.images)}
     for name, file in template.images.items():
@@ -143,8 +172,9 @@ def _shared_files(template: PassTemplate, design: Design) -> SharedFiles:
             files[name] = (file.data, file.sha1)
     for name, data in design.images.items():
         files[name] = (data, None)
-    for language, strings in localized_strings(template, design).items():
-        files[f"{language}.lproj/pass.strings"] = (encode_strings(strings), None)
+    if with_strings:
+        for language, strings in localized_strings(template, design).items():
+            files[f"{language}.lproj/pass.strings"] = (encode_strings(strings), None)
     entries = [
         _entry(name, files[name][0], compress=not name.endswith(".png"), sha1=files[name][1])
         for name in sorted(files)

@@ -17,6 +17,7 @@ Every payload can be checked with ``validate(kind, payload)`` against the vendor
 walletobjects v1 Discovery document (the client does so before sending).
 """
 
+from ._callbacks import MAX_INTERMEDIATE_SIGNATURES
 from ._callbacks import PROTOCOL_VERSION
 from ._callbacks import ROOT_KEYS_URL
 from ._callbacks import SENDER_ID
@@ -47,8 +48,11 @@ from ._jwt import SAVE_URL_PREFIX
 from ._jwt import save_claims
 from ._jwt import save_jwt
 from ._jwt import save_url
+from ._mapping import BALANCE_LABELS
 from ._mapping import BARCODE_TYPES
 from ._mapping import GoogleCard
+from ._mapping import GoogleDetail
+from ._mapping import GoogleMoney
 from ._mapping import GoogleProgram
 from ._mapping import GoogleStore
 from ._mapping import class_id
@@ -69,11 +73,13 @@ from ._schema import discovery_document
 from ._schema import validate
 
 __all__ = [
+    "BALANCE_LABELS",
     "BARCODE_TYPES",
     "DEFAULT_API_URL",
     "DEFAULT_RATE",
     "DISCOVERY_FILE",
     "DISCOVERY_REVISION",
+    "MAX_INTERMEDIATE_SIGNATURES",
     "MAX_SAVE_JWT_LENGTH",
     "PROTOCOL_VERSION",
     "ROOT_KEYS_URL",
@@ -86,6 +92,8 @@ __all__ = [
     "GoogleApiError",
     "GoogleAuthError",
     "GoogleCard",
+    "GoogleDetail",
+    "GoogleMoney",
     "GoogleConflict",
     "GoogleInvalidRequest",
     "GoogleNotFound",

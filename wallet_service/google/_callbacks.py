@@ -7,15 +7,21 @@ SHA-256, DER signatures), the protocol version, the key's and the message's expi
 the message was meant for this issuer. Only then is ``signedMessage`` trusted and returned as
 a ``CallbackEvent``. Duplicate deliveries happen: de-duplicate on ``CallbackEvent.nonce``.
 
-``GoogleRootKeys`` fetches the root keys from Google's key URL and caches them (§4.3 step 2).
+``GoogleRootKeys`` fetches the root keys from Google's key URL and caches them (§4.3 step 2);
+while the URL cannot be reached it remembers that for ``failure_ttl`` seconds, so callbacks
+are answered at once (``GoogleUnavailable`` with ``retry_after``) instead of each waiting on
+a fetch.
+
+Callbacks come from anyone: the envelope is parsed with bounded nesting, and at most
+``MAX_INTERMEDIATE_SIGNATURES`` signatures are tried, so a forgery costs a few verifications.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
 import logging
+import math
 import struct
 import threading
 import time
@@ -33,10 +39,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from .. import safe_json
 from ._errors import CallbackRejected
 from ._errors import GoogleUnavailable
 
 __all__ = [
+    "MAX_INTERMEDIATE_SIGNATURES",
     "PROTOCOL_VERSION",
     "ROOT_KEYS_URL",
     "SENDER_ID",
@@ -53,6 +61,8 @@ logger = logging.getLogger("wallet_service.google")
 ROOT_KEYS_URL = "https://pay.google.com/gp/m/issuer/keys"
 SENDER_ID = "GooglePayPasses"
 PROTOCOL_VERSION = "ECv2SigningOnly"
+#: Google signs the intermediate key once per current root key: one or two signatures.
+MAX_INTERMEDIATE_SIGNATURES = 10
 
 
 def signed_bytes(*parts: str) -> bytes:
@@ -88,7 +98,7 @@ class RootKey:
 def parse_root_keys(document: Mapping[str, Any] | str | bytes) -> list[RootKey]:
     """The keys of a ``{"keys": [{"keyValue", "protocolVersion", "keyExpiration"}]}``
     document; entries that cannot be parsed are skipped."""
-    data = json.loads(document) if isinstance(document, str | bytes) else document
+    data = safe_json.loads(document) if isinstance(document, str | bytes) else document
     keys = []
     for entry in data.get("keys", []) if isinstance(data, Mapping) else []:
         try:
@@ -123,17 +133,20 @@ class GoogleRootKeys:
     The cache lasts ``ttl`` seconds, but never past the earliest ``keyExpiration`` of the keys
     it holds; expired keys and keys of another protocol are dropped. ``refresh_for_unknown``
     lets ``verify_callback`` fetch again when a callback verifies under no cached key (key
-    rotation), at most every ``min_refresh_interval`` seconds.
+    rotation), at most every ``min_refresh_interval`` seconds. A fetch that fails while no
+    usable key is cached is not tried again for ``failure_ttl`` seconds: until then
+    ``keys`` raises ``GoogleUnavailable`` at once.
     """
 
     def __init__(self, *, url: str = ROOT_KEYS_URL, session: requests.Session | None = None,
                  ttl: float = 3600.0, timeout: float | tuple[float, float] = (5.0, 10.0),
-                 min_refresh_interval: float = 300.0,
+                 min_refresh_interval: float = 300.0, failure_ttl: float = 60.0,
                  clock: Callable[[], float] = time.time) -> None:
         self.url = url
         self.ttl = ttl
         self.timeout = timeout
         self.min_refresh_interval = min_refresh_interval
+        self.failure_ttl = failure_ttl
         self._own_session = session is None
         self.session = session or requests.Session()
         self._clock = clock
@@ -141,9 +154,14 @@ class GoogleRootKeys:
         self._keys: list[RootKey] = []
         self._valid_until = 0.0
         self._fetched_at: float | None = None
+        self._failed_until = 0.0
 
     def keys(self, now: float | None = None) -> list[RootKey]:
-        """The usable root keys, fetched when the cache has run out."""
+        """The usable root keys, fetched when the cache has run out.
+
+        :raises GoogleUnavailable: no usable key is cached and the key URL failed, now or
+            less than ``failure_ttl`` seconds ago; ``retry_after`` says when to ask again.
+        """
         now = self._clock() if now is None else now
         with self._lock:
             if now >= self._valid_until:
@@ -165,6 +183,8 @@ class GoogleRootKeys:
             self.session.close()
 
     def _fetch(self, now: float) -> None:
+        if now < self._failed_until:
+            raise self._unavailable(now)
         try:
             response = self.session.get(self.url, timeout=self.timeout)
             response.raise_for_status()
@@ -176,12 +196,20 @@ class GoogleRootKeys:
                                type(e).__name__)
                 self._valid_until = now + min(self.ttl, self.min_refresh_interval)
                 return
-            raise GoogleUnavailable(f"Google root keys unavailable from {self.url}") from e
+            # Every callback until then would wait on the same timeout: remember the failure.
+            self._failed_until = now + self.failure_ttl
+            logger.warning("Google root keys unavailable from %s (%s); callbacks are refused "
+                           "with 503 for %.0f s", self.url, type(e).__name__, self.failure_ttl)
+            raise self._unavailable(now) from e
         now_ms = int(now * 1000)
         self._keys = [k for k in keys if k.usable(now_ms)]
         self._fetched_at = now
         expirations = [k.key_expiration / 1000 for k in self._keys if k.key_expiration]
         self._valid_until = min([now + self.ttl, *expirations])
+
+    def _unavailable(self, now: float) -> GoogleUnavailable:
+        return GoogleUnavailable(f"Google root keys unavailable from {self.url}",
+                                 retry_after=max(1, math.ceil(self._failed_until - now)))
 
 
 def _now_seconds(now: dt.datetime | float | None) -> float:
@@ -220,7 +248,7 @@ def _intermediate_verifies(keys: Iterable[RootKey], signatures: Sequence[str], s
 def _unverified_class_id(signed_message: str) -> str | None:
     """The class id a message claims, only to word an error (never trusted)."""
     try:
-        claimed = json.loads(signed_message).get("classId")
+        claimed = safe_json.loads(signed_message).get("classId")
     except (ValueError, AttributeError):
         return None
     return claimed if isinstance(claimed, str) else None
@@ -243,13 +271,16 @@ def verify_callback(body: bytes | str | Mapping[str, Any], *, issuer_id: str | i
     the only accepted recipient. ``root_keys``: a ``GoogleRootKeys`` (production) or a fixed
     list. ``now``: a datetime or epoch seconds (default: the clock). ``sender_ids``: add
     ``"GoogleWalletPasses"`` only if verification with the default fails in production (§4.3,
-    §7.20). Raises ``CallbackRejected`` with a ``reason``; never returns unverified data.
+    §7.20). Raises ``CallbackRejected`` with a ``reason``, or ``GoogleUnavailable`` while
+    ``root_keys`` cannot be fetched; never returns unverified data.
     """
     now_s = _now_seconds(now)
     now_ms = int(now_s * 1000)
     recipient = str(issuer_id)
     try:
-        envelope = json.loads(body) if isinstance(body, str | bytes) else body
+        envelope = safe_json.loads(body) if isinstance(body, str | bytes) else body
+    except safe_json.JSONTooDeep as e:
+        raise CallbackRejected(f"callback body: {e}", reason="malformed") from e
     except ValueError as e:
         raise CallbackRejected("callback body is not JSON", reason="malformed") from e
     if not isinstance(envelope, Mapping):
@@ -263,6 +294,10 @@ def verify_callback(body: bytes | str | Mapping[str, Any], *, issuer_id: str | i
     intermediate = _field(envelope, "intermediateSigningKey", Mapping, "envelope")
     signed_key = _field(intermediate, "signedKey", str, "intermediateSigningKey")
     signatures = _field(intermediate, "signatures", list, "intermediateSigningKey")
+    if len(signatures) > MAX_INTERMEDIATE_SIGNATURES:
+        raise CallbackRejected(f"intermediateSigningKey has {len(signatures)} signatures; at "
+                               f"most {MAX_INTERMEDIATE_SIGNATURES} are tried (spec §4.3 "
+                               "step 3)", reason="malformed")
     signatures = [s for s in signatures if isinstance(s, str)]
 
     # Step 2-3: the intermediate key is signed by a current Google root key.
@@ -283,7 +318,7 @@ def verify_callback(body: bytes | str | Mapping[str, Any], *, issuer_id: str | i
 
     # Step 4: the intermediate key has not expired.
     try:
-        key_data = json.loads(signed_key)
+        key_data = safe_json.loads(signed_key)
         key_value = str(key_data["keyValue"])
         key_expiration = int(key_data["keyExpiration"])
         intermediate_key = RootKey(key_value=key_value).public_key()
@@ -309,7 +344,7 @@ def verify_callback(body: bytes | str | Mapping[str, Any], *, issuer_id: str | i
 
     # Step 6: parse only now; expiry and issuer.
     try:
-        message = json.loads(signed_message)
+        message = safe_json.loads(signed_message)
     except ValueError as e:
         raise CallbackRejected("signedMessage is not JSON", reason="malformed") from e
     if not isinstance(message, Mapping):

@@ -41,6 +41,7 @@ from ._errors import GoogleRateLimited
 from ._errors import GoogleUnavailable
 from ._errors import NotificationQuotaExceeded
 from ._jwt import save_url
+from ._mapping import localized
 from ._retry import ErrorKind
 from ._retry import TokenBucket
 from ._retry import backoff_delay
@@ -267,13 +268,16 @@ class GoogleWalletClient:
         except GoogleConflict:
             return self.patch_object(payload["id"], payload, notify=notify)
 
-    def add_message(self, object_id: str, header: str, body: str, *, notify: bool,
+    def add_message(self, object_id: str, header: str | Mapping[str, str],
+                    body: str | Mapping[str, str], *, notify: bool,
                     message_id: str | None = None) -> dict[str, Any]:
         """``loyaltyobject.addmessage`` (§2.6): ``TEXT_AND_NOTIFY`` when ``notify`` (a push,
         counts against the 3-per-24-hours budget), else ``TEXT`` (free). ``message_id``
-        defaults to a random one. A quota answer to a notifying message raises
-        ``NotificationQuotaExceeded``: send it again with ``notify=False``. Returns the
-        updated object. Objects keep at most 10 messages (§7.15)."""
+        defaults to a random one. ``header`` and ``body`` are one text, or one per language
+        (``{"ru": …, "en": …}``, the first language the default, §2.3 LocalizedString). A
+        quota answer to a notifying message raises ``NotificationQuotaExceeded``: send it
+        again with ``notify=False``. Returns the updated object. Objects keep at most 10
+        messages (§7.15)."""
         request = _message(header, body, notify=notify, message_id=message_id)
         self._check("AddMessageRequest", request)
         answer = self._call("POST", f"loyaltyObject/{quote(object_id, safe='')}/addMessage",
@@ -364,9 +368,20 @@ class GoogleWalletClient:
         self._sleep(delay)
 
 
-def _message(header: str, body: str, *, notify: bool, message_id: str | None) -> dict[str, Any]:
-    return {"message": {"id": message_id or uuid.uuid4().hex, "header": header, "body": body,
-                        "messageType": "TEXT_AND_NOTIFY" if notify else "TEXT"}}
+def _message(header: str | Mapping[str, str], body: str | Mapping[str, str], *, notify: bool,
+             message_id: str | None) -> dict[str, Any]:
+    message: dict[str, Any] = {"id": message_id or uuid.uuid4().hex,
+                               "header": _default(header), "body": _default(body),
+                               "messageType": "TEXT_AND_NOTIFY" if notify else "TEXT"}
+    for name, text in (("localizedHeader", header), ("localizedBody", body)):
+        if isinstance(text, Mapping) and text:
+            message[name] = localized(text, list(text))
+    return {"message": message}
+
+
+def _default(text: str | Mapping[str, str]) -> str:
+    """The text in the default (first) language."""
+    return text if isinstance(text, str) else next(iter(text.values()))
 
 
 def _json(response: requests.Response) -> dict[str, Any]:

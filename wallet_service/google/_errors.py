@@ -122,4 +122,9 @@ class NotificationQuotaExceeded(GoogleRateLimited):
 
 
 class GoogleUnavailable(GoogleApiError):
-    """5xx or no answer at all (connection error, timeout), on every attempt."""
+    """5xx or no answer at all (connection error, timeout), on every attempt.
+    ``retry_after``: whole seconds until asking again is worth it, when known."""
+
+    def __init__(self, message: str, *, retry_after: int | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after

@@ -29,13 +29,17 @@ import re
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from ..errors import InvalidInput
 
 __all__ = [
+    "BALANCE_LABELS",
     "BARCODE_TYPES",
     "GoogleCard",
+    "GoogleDetail",
+    "GoogleMoney",
     "GoogleProgram",
     "GoogleStore",
     "class_id",
@@ -60,6 +64,9 @@ _LABELS: dict[str, dict[str, str]] = {
     "account_name": {"en": "Member", "ru": "Участник"},
     "points": {"en": "Points", "ru": "Баллы"},
     "tier": {"en": "Level", "ru": "Уровень"},
+    "stamps": {"en": "Stamps", "ru": "Штампы"},
+    "cashback": {"en": "Cashback", "ru": "Кешбэк"},
+    "discount": {"en": "Discount", "ru": "Скидка"},
     "card_page": {"en": "My card", "ru": "Моя карта"},
     "website": {"en": "Website", "ru": "Сайт"},
     "phone": {"en": "Phone", "ru": "Телефон"},
@@ -112,16 +119,49 @@ class GoogleProgram:
 
 
 @dataclass(frozen=True)
+class GoogleMoney:
+    """A money balance (cashback): ``amount`` in major units of ``currency`` (§2.3 Money)."""
+
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class GoogleDetail:
+    """A text module of the object (``textModulesData``, §2.3): a line about the card, such
+    as the way to the next reward. ``module_id`` may hold letters, digits, ``_`` and ``-``
+    only (§2.2)."""
+
+    module_id: str
+    header: Text
+    body: Text
+
+
+#: The balance labels the mapping provides (``GoogleCard.balance_label``), by unit.
+BALANCE_LABELS = ("points", "stamps", "cashback", "discount")
+
+
+@dataclass(frozen=True)
 class GoogleCard:
     """What a member's LoyaltyObject shows (§2.2). ``serial`` is the 13-digit card number;
-    ``status`` ``"active"`` or ``"closed"``; ``card_url`` the member's card page."""
+    ``status`` ``"active"`` or ``"closed"``; ``card_url`` the member's card page.
+    ``stores``: the object's ``merchantLocations`` (at most 10, §1.8; geofenced "nearby"
+    notices, §2.6); an empty list clears them, None leaves the object's as they are.
+
+    ``balance`` is what the card holds in its program's unit: points (``int``), a text such
+    as ``"3 / 6"`` stamps or ``"10 %"`` (``str``), or money (:class:`GoogleMoney`);
+    ``balance_label`` names it (one of :data:`BALANCE_LABELS`; ``points`` takes the
+    program's ``points_label``). ``details`` become the object's text modules."""
 
     serial: str
     member_name: str
-    balance: int
+    balance: int | str | GoogleMoney
     status: str = "active"
     tier: str | None = None
     card_url: str | None = None
+    stores: Sequence[GoogleStore] | None = None
+    balance_label: str = "points"
+    details: Sequence[GoogleDetail] = ()
 
 
 def sanitize_suffix(text: str) -> str:
@@ -264,23 +304,36 @@ def loyalty_class(issuer_id: str | int, program: GoogleProgram) -> dict[str, Any
     if uris:
         payload["linksModuleData"] = {"uris": uris}
     if program.stores:
-        payload["merchantLocations"] = [{"latitude": float(s.latitude),
-                                         "longitude": float(s.longitude)}
-                                        for s in program.stores]
+        payload["merchantLocations"] = _merchant_locations(program.stores)
     if program.callback_url:
         payload["callbackOptions"] = {"url": _https(program.callback_url, "callback_url")}
     return payload
 
 
-def _balance(points: int) -> dict[str, Any]:
-    if -_INT32_MAX - 1 <= points <= _INT32_MAX:
-        return {"int": points}
-    return {"string": str(points)}
+def _merchant_locations(stores: Sequence[GoogleStore]) -> list[dict[str, float]]:
+    return [{"latitude": float(s.latitude), "longitude": float(s.longitude)} for s in stores]
+
+
+def _balance(balance: int | str | GoogleMoney) -> dict[str, Any]:
+    """A ``LoyaltyPointsBalance``: exactly one of int (int32), string or money (§2.3)."""
+    if isinstance(balance, GoogleMoney):
+        micros = int(balance.amount * 1_000_000)
+        return {"money": {"currencyCode": balance.currency, "micros": str(micros)}}
+    if isinstance(balance, str):
+        return {"string": balance}
+    if -_INT32_MAX - 1 <= balance <= _INT32_MAX:
+        return {"int": balance}
+    return {"string": str(balance)}
 
 
 def _points(program: GoogleProgram, card: GoogleCard) -> dict[str, Any]:
     languages = _languages(program)
-    label = program.points_label or _label("points", languages)
+    if card.balance_label not in BALANCE_LABELS:
+        raise InvalidInput(f"balance label must be one of {', '.join(BALANCE_LABELS)}",
+                           field="balance_label")
+    label: Text = _label(card.balance_label, languages)
+    if card.balance_label == "points" and program.points_label:
+        label = program.points_label
     return {"label": _lang_value(label, languages[0]),
             "localizedLabel": localized(label, languages),
             "balance": _balance(card.balance)}
@@ -323,10 +376,13 @@ def loyalty_object(issuer_id: str | int, program: GoogleProgram, card: GoogleCar
 
 def object_patch(program: GoogleProgram, card: GoogleCard, *,
                  notify: bool = False) -> dict[str, Any]:
-    """The PATCH body after a points, tier, name or status change of a card (§1.4, §2.6).
+    """The PATCH body after a points, tier, name, status or store change of a card (§1.4,
+    §2.6).
 
-    ``loyaltyPoints``, ``secondaryLoyaltyPoints`` (programs with tiers), ``accountName`` and
-    ``state``; nothing else, so text modules and links stay as they are. ``notify=True`` adds
+    ``loyaltyPoints``, ``secondaryLoyaltyPoints`` (programs with tiers), ``accountName``,
+    ``state``, the card's ``textModulesData`` when it has details and, when the card gives
+    them, ``merchantLocations`` (arrays are sent whole, since PATCH replaces arrays whole);
+    nothing else, so the links stay as they are. ``notify=True`` adds
     ``notifyPreference: NOTIFY_ON_UPDATE`` (ephemeral, per request); the caller decides it from
     its 3-per-24-hours budget (§2.6).
     """
@@ -337,6 +393,15 @@ def object_patch(program: GoogleProgram, card: GoogleCard, *,
     }
     if program.tiers:
         payload["secondaryLoyaltyPoints"] = _tier(program, card)
+    if card.details:
+        languages = _languages(program)
+        payload["textModulesData"] = [_text_module(d.module_id, d.header, d.body, languages)
+                                      for d in card.details]
+    if card.stores is not None:
+        if len(card.stores) > 10:
+            raise InvalidInput("Google Wallet shows at most 10 store locations (spec §1.8)",
+                               field="stores")
+        payload["merchantLocations"] = _merchant_locations(card.stores)
     if notify:
         payload["notifyPreference"] = "NOTIFY_ON_UPDATE"
     return payload

@@ -22,7 +22,8 @@ class WalletObjects(Protocol):
     def patch_object(self, object_id: str, payload: Mapping[str, Any], *,
                      notify: bool = False) -> dict[str, Any]: ...
 
-    def add_message(self, object_id: str, header: str, body: str, *, notify: bool,
+    def add_message(self, object_id: str, header: str | Mapping[str, str],
+                    body: str | Mapping[str, str], *, notify: bool,
                     message_id: str | None = None) -> dict[str, Any]: ...
 
     def save_url(self, object_ids: Sequence[str], origins: Sequence[str], *,
@@ -48,7 +49,8 @@ class NullWalletObjects:
                      notify: bool = False) -> dict[str, Any]:
         return {}
 
-    def add_message(self, object_id: str, header: str, body: str, *, notify: bool,
+    def add_message(self, object_id: str, header: str | Mapping[str, str],
+                    body: str | Mapping[str, str], *, notify: bool,
                     message_id: str | None = None) -> dict[str, Any]:
         return {}
 

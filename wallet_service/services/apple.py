@@ -16,6 +16,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete
@@ -31,11 +32,13 @@ from ..apple import SignerCredentials
 from ..apple import StoreLocation
 from ..apple import assets
 from ..apple import build_pkpass
+from ..apple import localize_fields
 from ..apple import stamp_strip
 from ..config import Settings
 from ..db import utcnow
 from ..errors import AuthenticationFailed
 from ..errors import ResourceNotFound
+from ..i18n import localized
 from ..models import Device
 from ..models import DeviceLog
 from ..models import LoyaltyCard
@@ -43,12 +46,17 @@ from ..models import LoyaltyProgram
 from ..models import Member
 from ..models import Merchant
 from ..models import Registration
+from ..rules import Standing
 from ..rules import TierProgress
 from ..rules import Totals
-from ..rules import cashback_percent
-from ..rules import discount_percent
-from ..rules import tier_progress
+from ..rules import standing
 from ..urls import apple_web_service_url
+from ..urls import card_url
+from . import wallet_events
+from .ledger import reminder_texts
+from .ledger import tier_totals
+from .locations import ShownLocation
+from .locations import program_locations
 from .programs import program_images
 from .rewards import MemberCoupon
 from .rewards import member_coupons
@@ -78,18 +86,19 @@ def signer_from_settings(settings: Settings) -> SignerCredentials:
 
 
 def card_content(settings: Settings, card: LoyaltyCard, member: Member,
-                 program: LoyaltyProgram, card_url: str | None) -> CardContent:
-    rules = program.rules
-    stamps = goal = None
-    if program.kind == "stamps":
-        stamps, goal = card.stamps, int(rules["stamps"]["goal"])
-    share = None
-    if program.kind == "cashback":
-        share = cashback_percent(rules, card.tier)
+                 program: LoyaltyProgram, card_url: str | None,
+                 shown: Standing | None = None) -> CardContent:
+    """The pass's values of ``card``: what it holds for its program's kind comes from
+    ``shown`` (:func:`wallet_service.rules.standing`, as the API and the card page say it)."""
+    if shown is None:
+        shown = standing(program.kind, program.rules, program.currency, card)
     return CardContent(
-        stamps=stamps,
-        stamps_goal=goal,
-        cashback_percent=share,
+        kind=program.kind,
+        stamps=shown.stamps,
+        stamps_goal=shown.stamps_goal,
+        rewards_ready=shown.rewards_ready,
+        cashback_percent=shown.cashback_percent,
+        discount_percent=shown.discount_percent,
         serial_number=card.serial_number,
         pass_type_identifier=settings.apple_pass_type_id,
         team_identifier=settings.apple_team_id,
@@ -105,7 +114,10 @@ def card_content(settings: Settings, card: LoyaltyCard, member: Member,
     )
 
 
-def design_for(program: LoyaltyProgram, merchant_name: str, images: dict[str, bytes]) -> Design:
+def design_for(program: LoyaltyProgram, merchant_name: str, images: dict[str, bytes],
+               locations: Sequence[ShownLocation] = ()) -> Design:
+    """The program's look; ``locations`` are what its cards show (the program's design
+    locations and the merchant's stores, :func:`.locations.program_locations`)."""
     d: dict[str, Any] = program.design
     contact = d.get("contact") or {}
     return Design(
@@ -121,9 +133,9 @@ def design_for(program: LoyaltyProgram, merchant_name: str, images: dict[str, by
         contact=MerchantContact(phone=contact.get("phone"), website=contact.get("website"),
                                 email=contact.get("email")),
         locations=tuple(
-            StoreLocation(latitude=loc["latitude"], longitude=loc["longitude"],
-                          relevant_text=loc.get("relevant_text"))
-            for loc in d.get("locations") or ()
+            StoreLocation(latitude=loc.latitude, longitude=loc.longitude,
+                          relevant_text=loc.relevant_text)
+            for loc in locations
         ),
         barcode_format=d.get("barcode_format") or "qr",
         languages=tuple(program.languages),
@@ -132,15 +144,20 @@ def design_for(program: LoyaltyProgram, merchant_name: str, images: dict[str, by
     )
 
 
-# Texts of the fields this module adds, in the program's first language. Labels that are
-# not pass.strings keys are shown as they are (§1.5).
+# Texts of the fields this module adds, per language: the pass carries each language's in
+# its pass.strings (:func:`back_fields`, §1.5).
 _TEXTS = {
     "en": {
         "message": "News", "coupon": "Your coupon", "progress": "Next reward",
         "stamps_left": "{left} more to {reward}", "reward_ready": "{count} × {reward} ready",
         "tier_progress": "Next level", "to_tier": "{left} {unit} to {tier}",
         "discount": "Your discount", "until": "until {date}",
+        "next_discount": "Next discount",
+        "to_discount": "{percent} at {tier}: {amount} to go",
         "units": {"lifetime_points": "points", "lifetime_spend": "", "visits": "visits"},
+        "expiry_reminder": "Points expiring", "stamp_debt": "Stamps owed",
+        "stamp_debt_value": "{debt} for a refunded purchase: the next stamps pay this off "
+                            "first",
     },
     "ru": {
         "message": "Новости", "coupon": "Ваш купон", "progress": "До подарка",
@@ -148,96 +165,146 @@ _TEXTS = {
         "reward_ready": "Готово к получению: {count} × {reward}",
         "tier_progress": "Следующий уровень", "to_tier": "{tier}: осталось {left} {unit}",
         "discount": "Ваша скидка", "until": "до {date}",
+        "next_discount": "Следующая скидка",
+        "to_discount": "{percent} на уровне «{tier}»: осталось {amount}",
         "units": {"lifetime_points": "баллов", "lifetime_spend": "", "visits": "визитов"},
+        "expiry_reminder": "Сгорание баллов", "stamp_debt": "Долг по штампам",
+        "stamp_debt_value": "{debt} после возврата покупки: следующие штампы сначала "
+                            "погасят долг",
     },
 }
 
 
-def extra_fields(program: LoyaltyProgram, card: LoyaltyCard,
-                 coupons: list[MemberCoupon]) -> list[dict[str, Any]]:
-    """Back fields for what the program's mechanics add: the message, the active coupon,
-    stamps to the next reward, the discount and the way to the next tier (§2.5). The
-    message and the coupon carry a ``changeMessage``, so the phone announces them (§2.6)."""
-    texts = _TEXTS.get(program.languages[0] if program.languages else "en", _TEXTS["en"])
+def extra_fields(program: LoyaltyProgram, card: LoyaltyCard, coupons: list[MemberCoupon], *,
+                 totals: Totals, lang: str | None = None,
+                 reminders: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Back fields for what the program's mechanics add: the message, the reminder of
+    expiring points, the active coupon, stamps to the next reward (and stamps owed after a
+    refund), the discount and the way to the next tier from the tier basis ``totals``
+    (:func:`.ledger.tier_totals`) (§2.5). The message, the reminder and the coupon carry a
+    ``changeMessage``, so the phone announces them (§2.6). Texts are in ``lang`` (the
+    program's first language unless given), the merchant's too when given per language, and
+    the reminder's from ``reminders`` (:func:`.ledger.reminder_texts`) when given."""
+    if lang is None:
+        lang = program.languages[0] if program.languages else "en"
+    texts = _TEXTS.get(lang, _TEXTS["en"])
     rules = program.rules
+    shown = standing(program.kind, rules, program.currency, card, totals)
     fields: list[dict[str, Any]] = []
     if card.message:
-        fields.append({"key": "message", "label": texts["message"], "value": card.message,
+        fields.append({"key": "message", "label": texts["message"],
+                       "value": localized(card.message, lang), "changeMessage": "%@"})
+    if card.reminder:
+        fields.append({"key": "expiry_reminder", "label": texts["expiry_reminder"],
+                       "value": localized(reminders or card.reminder, lang),
                        "changeMessage": "%@"})
     if coupons:
         c = coupons[0]
-        value = c.title
+        value = localized(c.title, lang)
         if c.valid_until is not None:
             value += " (" + texts["until"].format(date=c.valid_until.date().isoformat()) + ")"
         fields.append({"key": "coupon", "label": texts["coupon"], "value": value,
                        "changeMessage": "%@"})
-    if program.kind == "stamps":
-        stamp_rule = rules["stamps"]
-        value = texts["stamps_left"].format(left=int(stamp_rule["goal"]) - card.stamps,
-                                            reward=stamp_rule["reward"])
-        if card.balance:
-            value += "\n" + texts["reward_ready"].format(count=card.balance,
-                                                          reward=stamp_rule["reward"])
+    if shown.stamps_left is not None:
+        reward = localized(shown.reward, lang)
+        value = texts["stamps_left"].format(left=shown.stamps_left, reward=reward)
+        if shown.rewards_ready:
+            value += "\n" + texts["reward_ready"].format(count=shown.rewards_ready,
+                                                          reward=reward)
         fields.append({"key": "progress", "label": texts["progress"], "value": value})
-    share = discount_percent(rules, card.tier)
-    if share is not None:
+        if shown.stamp_debt:
+            fields.append({"key": "stamp_debt", "label": texts["stamp_debt"],
+                           "value": texts["stamp_debt_value"].format(debt=shown.stamp_debt)})
+    if shown.discount_percent is not None:
         fields.append({"key": "discount", "label": texts["discount"],
-                       "value": f"{share.normalize():f} %"})
-    progress = tier_progress(rules, program.currency, card.tier,
-                             Totals(card.lifetime_points, card.lifetime_spend_minor, card.visits))
+                       "value": _percent(shown.discount_percent)})
+    upcoming = shown.next_discount
+    if upcoming is not None:
+        amount = " ".join(filter(None, _left(program, upcoming.basis, upcoming.left, texts)))
+        fields.append({"key": "next_discount", "label": texts["next_discount"],
+                       "value": texts["to_discount"].format(
+                           percent=_percent(upcoming.percent), tier=upcoming.tier,
+                           amount=amount)})
+    progress = shown.tier_progress
     if progress is not None and progress.next_tier is not None:
         fields.append({"key": "tier_progress", "label": texts["tier_progress"],
                        "value": _to_tier(program, progress, texts)})
     return fields
 
 
+def back_fields(program: LoyaltyProgram, card: LoyaltyCard, coupons: list[MemberCoupon], *,
+                totals: Totals, reminders: dict[str, str] | None = None,
+                ) -> tuple[list[dict[str, Any]], dict[str, dict[str, str]]]:
+    """The mechanics' back fields (:func:`extra_fields`) in every language of the program:
+    the fields, whose texts are ``pass.strings`` keys where the languages differ, and the
+    strings per language, so a phone shows its own language's (§1.5)."""
+    languages = list(program.languages) or ["en"]
+    return localize_fields({lang: extra_fields(program, card, coupons, totals=totals,
+                                               lang=lang, reminders=reminders)
+                            for lang in languages})
+
+
+def _percent(share: Decimal) -> str:
+    return f"{share.normalize():f} %"
+
+
+def _left(program: LoyaltyProgram, basis: str, left: Decimal,
+          texts: dict[str, Any]) -> tuple[str, str]:
+    """What is still needed and its unit: money with the currency, or points or visits."""
+    if basis == "lifetime_spend":
+        return f"{left.normalize():f} {program.currency}", ""
+    return f"{left:f}", texts["units"][basis]
+
+
 def _to_tier(program: LoyaltyProgram, progress: TierProgress, texts: dict[str, Any]) -> str:
-    if progress.basis == "lifetime_spend":
-        left = f"{progress.left.normalize():f} {program.currency}"
-        unit = ""
-    else:
-        left, unit = f"{progress.left:f}", texts["units"][progress.basis]
+    left, unit = _left(program, progress.basis, progress.left, texts)
     return texts["to_tier"].format(left=left, unit=unit, tier=progress.next_tier).strip()
 
 
 def decorate(pass_json: dict[str, Any], program: LoyaltyProgram, card: LoyaltyCard,
              extra: list[dict[str, Any]]) -> dict[str, Any]:
-    """Add the mechanics' back fields, and announce a new tier through the tier field's
-    ``changeMessage`` (``tier.change``, every template's strings have it); a discount program
-    shows the discount next to the tier."""
+    """Add the mechanics' back fields but those the front shows already (a key is unique
+    across the pass, §2.5: the ``tiers`` template shows the discount on the front), and
+    announce a new tier through the tier field's ``changeMessage`` (``tier.change``, every
+    template's strings have it)."""
     store = pass_json["storeCard"]
-    share = discount_percent(program.rules, card.tier)
+    front = set()
     for area in ("headerFields", "primaryFields", "secondaryFields", "auxiliaryFields"):
         for f in store.get(area, ()):
+            front.add(f["key"])
             if f["key"] == "tier":
                 f.setdefault("changeMessage", "tier.change")
-                if program.kind == "discount" and share is not None:
-                    f["value"] = f"{card.tier} · {share.normalize():f} %"
-    store["backFields"] = extra + store.get("backFields", [])
+    store["backFields"] = ([f for f in extra if f["key"] not in front]
+                           + store.get("backFields", []))
     return pass_json
 
 
 class PassFactory:
     """Builds members' passes. Signed passes are kept per (serial, card version, program
-    revision) within a byte budget, so a storm of devices fetching an unchanged pass after a
-    push costs one signature per process."""
+    revision, card page link) within a byte budget, so a storm of devices fetching an
+    unchanged pass after a push costs one signature per process. Every pass links the
+    member's card page on its back (spec §2.5), however it is downloaded."""
 
     def __init__(self, settings: Settings, *, cache_bytes: int = 64 * 1024 * 1024) -> None:
         self.settings = settings
         self._signer: SignerCredentials | None = None
-        self._cache: OrderedDict[tuple[str, int, str], bytes] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, int, str, str], bytes] = OrderedDict()
         self._cache_bytes = cache_bytes
         self._cached = 0
         self._lock = threading.Lock()
         self.signed = 0  # passes signed by this process (observability and tests)
-        self._designs: OrderedDict[tuple[int, str, str], Design] = OrderedDict()
+        self._designs: OrderedDict[tuple[int, str, str, tuple[ShownLocation, ...]],
+                                   Design] = OrderedDict()
 
     def _design(self, session: Session, program: LoyaltyProgram, merchant_name: str,
                 stamps: int | None = None) -> Design:
-        """One ``Design`` object per program revision (and, for stamp cards, per stamp count:
-        the strip shows the stamps): the builder caches the files a design's passes share by
-        that object, so rebuilding it per pass would redo that work."""
-        key = (program.id, f"{program.updated_at.isoformat()}/{stamps}", merchant_name)
+        """One ``Design`` object per program revision and shown locations (and, for stamp
+        cards, per stamp count: the strip shows the stamps): the builder caches the files a
+        design's passes share by that object, so rebuilding it per pass would redo that
+        work. The merchant's stores are not part of the program's revision, so the
+        locations they give are part of the key."""
+        shown = program_locations(session, program)
+        key = (program.id, f"{program.updated_at.isoformat()}/{stamps}", merchant_name, shown)
         with self._lock:
             design = self._designs.get(key)
         if design is None:
@@ -246,7 +313,7 @@ class PassFactory:
                 images = {n: d for n, d in images.items() if not n.startswith("strip")}
                 images.update(stamp_strip(stamps, int(program.rules["stamps"]["goal"]),
                                           program.design.get("label_color")))
-            design = design_for(program, merchant_name, images)
+            design = design_for(program, merchant_name, images, shown)
             with self._lock:
                 self._designs[key] = design
                 while len(self._designs) > 256:
@@ -261,9 +328,12 @@ class PassFactory:
                     self._signer = signer_from_settings(self.settings)
         return self._signer
 
-    def pass_bytes(self, session: Session, card: LoyaltyCard, card_url: str | None = None) -> bytes:
+    def pass_bytes(self, session: Session, card: LoyaltyCard) -> bytes:
+        """The card's signed pass, from the cache when this version was signed already."""
         program = session.get_one(LoyaltyProgram, card.program_id)
-        key = (card.serial_number, card.version, program.updated_at.isoformat())
+        page = card_url(self.settings.public_url, card.download_token)
+        # The link is in the key: a pass must never carry another download token's page.
+        key = (card.serial_number, card.version, program.updated_at.isoformat(), page)
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
@@ -274,10 +344,17 @@ class PassFactory:
         stamps = card.stamps if program.kind == "stamps" else None
         design = self._design(session, program, merchant.name, stamps)
         template = assets.load_template(program.template)
-        content = card_content(self.settings, card, member, program, card_url)
-        extra = extra_fields(program, card, member_coupons(session, card.id, active_at=utcnow()))
+        now = utcnow()
+        totals = tier_totals(session, card, program.rules, now.date())
+        content = card_content(self.settings, card, member, program, page,
+                               standing(program.kind, program.rules, program.currency, card,
+                                        totals))
+        extra, strings = back_fields(
+            program, card, member_coupons(session, card.id, active_at=now), totals=totals,
+            reminders=reminder_texts(session, card, program.languages))
         data = build_pkpass(template, design, content, self.signer,
-                            customize=lambda pj: decorate(pj, program, card, extra))
+                            customize=lambda pj: decorate(pj, program, card, extra),
+                            strings=strings)
         with self._lock:
             self.signed += 1
             self._cache[key] = data
@@ -294,8 +371,12 @@ DEVICES = Device.__table__
 REGS = Registration.__table__
 CARDS = LoyaltyCard.__table__
 
-MAX_LOG_MESSAGES = 100
-MAX_LOG_LENGTH = 2000
+#: What one ``/v1/log`` post may store: Wallet reports a line or two per problem, and the
+#: endpoint needs no authentication, so a post cannot fill the table.
+MAX_LOG_MESSAGES = 10
+MAX_LOG_LENGTH = 500
+#: Device logs help with problems of the last weeks; the worker deletes older ones.
+DEVICE_LOG_DAYS = 30
 
 
 def parse_apple_pass_header(value: str | None) -> str | None:
@@ -330,7 +411,10 @@ def register_device(
 ) -> bool:
     """Store the device (always with the newest push token) and its registration for the
     card; True when the registration is new (201), False when it existed (200). Idempotent
-    under concurrent repeats (spec §3.1)."""
+    under concurrent repeats (spec §3.1). The card's first device records the card as
+    installed in Apple Wallet."""
+    # The card first, then the device: the order every locker of both keeps.
+    wallet_events.lock_cards(session, [card.id])
     device_id = _upsert_device(session, device_library_identifier, push_token, now)
     exists = session.scalar(
         select(REGS.c.id).where(REGS.c.device_id == device_id, REGS.c.card_id == card.id)
@@ -342,6 +426,10 @@ def register_device(
     created = session.execute(
         stmt.on_conflict_do_nothing(index_elements=["device_id", "card_id"]).returning(REGS.c.id)
     ).first()
+    if created is not None and wallet_events.apple_registrations(session, card.id) == 1:
+        wallet_events.record(session, merchant_id=card.merchant_id, card_id=card.id,
+                             wallet=wallet_events.APPLE, event=wallet_events.INSTALLED,
+                             cause="registered", at=now)
     return created is not None
 
 
@@ -367,15 +455,23 @@ def _dialect_insert(session: Session, table: object):  # type: ignore[no-untyped
     return sqlite_insert(table)  # type: ignore[arg-type]
 
 
-def unregister_device(session: Session, card: LoyaltyCard, device_library_identifier: str) -> None:
+def unregister_device(session: Session, card: LoyaltyCard, device_library_identifier: str,
+                      now: dt.datetime) -> None:
     """Remove the registration; the device too once it has none left (spec §3.4).
-    Unregistering what is not registered is fine (idempotent)."""
+    Unregistering what is not registered is fine (idempotent). The card's last device
+    going records the card as removed from Apple Wallet."""
     device_id = session.scalar(
         select(DEVICES.c.id).where(DEVICES.c.device_library_identifier == device_library_identifier)
     )
     if device_id is None:
         return
-    session.execute(delete(REGS).where(REGS.c.device_id == device_id, REGS.c.card_id == card.id))
+    wallet_events.lock_cards(session, [card.id])
+    removed = session.execute(
+        delete(REGS).where(REGS.c.device_id == device_id, REGS.c.card_id == card.id)).rowcount
+    if removed and not wallet_events.apple_registrations(session, card.id):
+        wallet_events.record(session, merchant_id=card.merchant_id, card_id=card.id,
+                             wallet=wallet_events.APPLE, event=wallet_events.REMOVED,
+                             cause="unregistered", at=now)
     left = session.scalar(select(func.count()).select_from(REGS).where(REGS.c.device_id == device_id))
     if not left:
         session.execute(delete(DEVICES).where(DEVICES.c.id == device_id))
@@ -424,11 +520,33 @@ def updated_serials(
 def store_logs(
     session: Session, messages: Sequence[object], remote_addr: str | None, now: dt.datetime
 ) -> int:
-    """Keep what Wallet reports (spec §3.5): free text, bounded in count and length."""
-    rows = [
-        {"message": str(m)[:MAX_LOG_LENGTH], "remote_addr": remote_addr, "created_at": now}
-        for m in list(messages)[:MAX_LOG_MESSAGES]
-    ]
+    """Keep what Wallet reports (spec §3.5): free text, bounded in count and length, as
+    single clean lines (``log_line``); empty messages are dropped."""
+    lines = (log_line(m) for m in list(messages)[:MAX_LOG_MESSAGES])
+    rows = [{"message": line, "remote_addr": remote_addr, "created_at": now}
+            for line in lines if line]
     if rows:
         session.execute(insert(DeviceLog.__table__), rows)
     return len(rows)
+
+
+def log_line(message: object) -> str:
+    """``message`` as one printable line of at most ``MAX_LOG_LENGTH`` characters: line
+    breaks and tabs become spaces; control, format (bidirectional overrides) and lone
+    surrogate characters, which could forge or garble what an operator reads, or not be
+    storable at all, are removed."""
+    text = str(message)[:MAX_LOG_LENGTH * 2]
+    kept = []
+    for char in text:
+        if char.isprintable():
+            kept.append(char)
+        elif char.isspace():
+            kept.append(" ")
+    return "".join(kept).strip()[:MAX_LOG_LENGTH]
+
+
+def prune_device_logs(session: Session, now: dt.datetime,
+                      keep: dt.timedelta = dt.timedelta(days=DEVICE_LOG_DAYS)) -> int:
+    """Delete device logs older than ``keep``; how many were deleted."""
+    result = session.execute(delete(DeviceLog).where(DeviceLog.created_at < now - keep))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

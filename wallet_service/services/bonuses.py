@@ -2,7 +2,9 @@
 
 Every bonus is a ledger entry of type ``bonus`` whose ``details.rule`` names the rule
 (``welcome``, ``birthday``, ``referral``, ``winback``, ``action``) and whose idempotency key
-is natural (``birthday:<card>:<year>``), so granting it twice gives nothing twice.
+is natural (``birthday:<card>:<year>``), so granting it twice gives nothing twice. An action
+earns once per reference it is reported with; without one, once per member per
+``bonuses.action_period_days`` (once ever when the program sets no period).
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..db import utcnow
 from ..errors import ResourceConflict
 from ..errors import ResourceNotFound
 from ..errors import ValidationFailed
@@ -20,12 +24,13 @@ from ..models import LoyaltyCard
 from . import ledger
 
 CARDS = LoyaltyCard.__table__
+TXNS = ledger.TXN
 
 
 def grant_bonus(
     session: Session, merchant_id: int, card_id: int, amount: int, rule: str, *,
     key: str | None, reason: str | None = None, details: dict[str, Any] | None = None,
-    now: dt.datetime | None = None,
+    now: dt.datetime | None = None, reference_id: int | None = None,
 ) -> ledger.Entry | None:
     """Credit ``amount`` in the program's balance unit (stamps in a stamp program). Returns
     None when the key was used already, the card is closed, or the program has no balance
@@ -35,7 +40,7 @@ def grant_bonus(
         return None
     if card.status != "active" or card.kind == "discount" or amount <= 0:
         return None
-    change = ledger.Change("bonus", reason=reason or f"{rule} bonus",
+    change = ledger.Change("bonus", reason=reason or f"{rule} bonus", reference_id=reference_id,
                            details={"rule": rule, **(details or {})})
     if card.kind == "stamps":
         change.stamps = amount
@@ -46,40 +51,98 @@ def grant_bonus(
 
 
 def grant_referral(session: Session, merchant_id: int, card_id: int, referrer_id: int,
-                   rules: dict[str, Any]) -> None:
-    """Both sides' bonuses once the referred member made a first purchase."""
+                   rules: dict[str, Any], purchase_id: int) -> ledger.Entry | None:
+    """Both sides' bonuses once the referred member made a first purchase (``purchase_id``,
+    which both entries reference). Returns the referred card's entry, if it got one."""
     bonuses = rules.get("bonuses") or {}
-    grant_bonus(session, merchant_id, card_id, int(bonuses.get("referred", 0)), "referral",
-                key=f"referral:{card_id}:referred", details={"referrer_card_id": referrer_id})
+    referred = grant_bonus(session, merchant_id, card_id, int(bonuses.get("referred", 0)),
+                           "referral", key=_referred_key(card_id), reference_id=purchase_id,
+                           details={"referrer_card_id": referrer_id})
     grant_bonus(session, merchant_id, referrer_id, int(bonuses.get("referrer", 0)), "referral",
-                key=f"referral:{card_id}:referrer", details={"referred_card_id": card_id})
+                key=f"referral:{card_id}:referrer", reference_id=purchase_id,
+                details={"referred_card_id": card_id})
+    return referred
+
+
+def referral_paid_with(session: Session, merchant_id: int, card_id: int,
+                       purchase: ledger.Entry) -> ledger.Entry | None:
+    """The referral bonus the card got with ``purchase``, its first, if any (a replayed
+    request answers with it, as the first answer did)."""
+    row = session.execute(
+        select(TXNS).where(TXNS.c.merchant_id == merchant_id,
+                           TXNS.c.idempotency_key == _referred_key(card_id),
+                           TXNS.c.reference_id == purchase.id)
+    ).first()
+    return None if row is None else ledger.entry_from_row(row, purchase.member_id)
+
+
+def _referred_key(card_id: int) -> str:
+    return f"referral:{card_id}:referred"
 
 
 def record_action(session: Session, merchant_id: int, member_id: int, action: str,
-                  reference: str | None) -> ledger.Entry:
-    """The bonus the program gives for ``action`` (a survey, a review).
+                  reference: str | None, *, now: dt.datetime | None = None) -> ledger.Entry:
+    """The bonus the program gives for ``action`` (a survey, a review): once per
+    ``reference``; without one, once per member per ``bonuses.action_period_days`` (once
+    ever when the program sets no period).
 
     :raises ResourceNotFound: the member is missing or another merchant's.
     :raises ValidationFailed: the program gives no bonus for this action.
-    :raises ResourceConflict: this action (same reference) earned its bonus already, or the
-        card is closed.
+    :raises ResourceConflict: this action (same reference, or none within the period) earned
+        its bonus already, or the card is closed.
     """
     card_id = session.scalar(select(CARDS.c.id).where(CARDS.c.member_id == member_id,
                                                       CARDS.c.merchant_id == merchant_id))
     if card_id is None:
         raise ResourceNotFound(f"member {member_id} not found", field="member_id")
     card = ledger.lock_card(session, card_id)
-    actions = (card.rules.get("bonuses") or {}).get("actions") or {}
+    bonuses = card.rules.get("bonuses") or {}
+    actions = bonuses.get("actions") or {}
     if action not in actions:
         raise ValidationFailed(f"action: the program gives no bonus for {action!r}",
                                field="action")
     if card.status != "active":
         raise ResourceConflict("the card is closed", field="member_id")
-    key = f"action:{card_id}:{action}:{reference}" if reference else None
+    now = now or utcnow()
+    if reference:
+        key = f"action:{card_id}:{action}:{reference}"
+    else:
+        key = _unreferenced_action_key(session, card_id, action,
+                                       bonuses.get("action_period_days"), now)
     entry = grant_bonus(session, merchant_id, card_id, int(actions[action]), "action",
-                        key=key, reason=f"{action} bonus",
+                        key=key, reason=f"{action} bonus", now=now,
                         details={"action": action, "reference": reference})
     if entry is None:
         raise ResourceConflict(f"reference: {action} {reference!r} earned its bonus already",
                                field="reference")
     return entry
+
+
+def _unreferenced_action_key(session: Session, card_id: int, action: str,
+                             period_days: int | None, now: dt.datetime) -> str:
+    """The natural key of an action reported without a reference, if it may earn now.
+
+    Such keys are ``action:<card>:<action>@<n>``, the card's n-th such bonus (counted under
+    the card's lock): an action name has no ``@``, so they never meet the keys of referenced
+    actions (``action:<card>:<action>:<reference>``).
+
+    :raises ResourceConflict: it earned within the period (or ever, without one).
+    """
+    prefix = f"action:{card_id}:{action}@"
+    paid, last = session.execute(
+        select(func.count(), func.max(TXNS.c.created_at))
+        .where(TXNS.c.card_id == card_id, TXNS.c.type == "bonus",
+               TXNS.c.idempotency_key.startswith(prefix, autoescape=True))).one()
+    if last is not None:
+        if period_days is None:
+            raise ResourceConflict(
+                f"action: {action} without a reference earned its bonus on {last.date()}; "
+                "it earns once (bonuses.action_period_days is not set); give a reference "
+                "for another one", field="action")
+        again = last + dt.timedelta(days=int(period_days))
+        if now < again:
+            raise ResourceConflict(
+                f"action: {action} without a reference earned its bonus on {last.date()}; "
+                f"it earns once every {period_days} days (bonuses.action_period_days), "
+                f"next from {again.isoformat(timespec='seconds')}", field="action")
+    return f"{prefix}{int(paid) + 1}"

@@ -20,6 +20,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
+from ..i18n import program_text
 from ..models import Campaign
 from ..models import LoyaltyCard
 from ..models import Member
@@ -31,8 +32,9 @@ CARDS = LoyaltyCard.__table__
 _SET_MESSAGE = (
     update(CARDS)
     .where(CARDS.c.id == bindparam("cid"))
-    .values(message=bindparam("msg"), message_campaign_id=bindparam("campaign"),
-            version=bindparam("v"), last_modified=bindparam("lm"), updated_at=bindparam("now"))
+    .values(message=bindparam("msg"), message_i18n=bindparam("texts"),
+            message_campaign_id=bindparam("campaign"), version=bindparam("v"),
+            last_modified=bindparam("lm"), updated_at=bindparam("now"))
 )
 
 
@@ -59,8 +61,9 @@ class Segment:
 
 
 def segment_card_ids(session: Session, program_id: int, segment: Segment,
-                     now: dt.datetime | None = None) -> list[int]:
-    """Active cards of the program matching every filter of ``segment``."""
+                     now: dt.datetime | None = None, *, marketing: bool = False) -> list[int]:
+    """Active cards of the program matching every filter of ``segment``; with
+    ``marketing``, only of members who consent to marketing messages now."""
     now = now or utcnow()
     query = (
         select(CARDS.c.id, Member.birthday)
@@ -68,6 +71,8 @@ def segment_card_ids(session: Session, program_id: int, segment: Segment,
         .where(CARDS.c.program_id == program_id, CARDS.c.status == "active")
         .order_by(CARDS.c.id)
     )
+    if marketing:
+        query = query.where(Member.marketing_consent.is_(True))
     if segment.tier is not None:
         query = query.where(CARDS.c.tier == segment.tier)
     if segment.inactive_days is not None:
@@ -82,23 +87,26 @@ def segment_card_ids(session: Session, program_id: int, segment: Segment,
     return [r.id for r in rows]
 
 
-def set_messages(session: Session, card_ids: list[int], text: str | None,
+def set_messages(session: Session, card_ids: list[int], text: str | dict[str, str] | None,
                  campaign_id: int | None = None, now: dt.datetime | None = None) -> int:
-    """Show ``text`` on these cards; cards that already show it are left alone. Returns how
-    many cards changed."""
+    """Show ``text`` (one text, or one per language) on these cards; cards that already
+    show it are left alone. Returns how many cards changed."""
     if not card_ids:
         return 0
     now = now or utcnow()
+    plain = next(iter(text.values())) if isinstance(text, dict) else text
+    texts = text if isinstance(text, dict) else None
     rows = session.execute(
-        select(CARDS.c.id, CARDS.c.version, CARDS.c.last_modified, CARDS.c.message)
+        select(CARDS.c.id, CARDS.c.version, CARDS.c.last_modified, CARDS.c.message,
+               CARDS.c.message_i18n)
         .where(CARDS.c.id.in_(card_ids)).order_by(CARDS.c.id).with_for_update()
     ).all()
-    changed = [r for r in rows if r.message != text]
+    changed = [r for r in rows if (r.message, r.message_i18n) != (plain, texts)]
     if not changed:
         return 0
     session.execute(_SET_MESSAGE, [
-        {"cid": r.id, "msg": text, "campaign": campaign_id, "v": r.version + 1,
-         "lm": next_last_modified(r.last_modified, now), "now": now}
+        {"cid": r.id, "msg": plain, "texts": texts, "campaign": campaign_id,
+         "v": r.version + 1, "lm": next_last_modified(r.last_modified, now), "now": now}
         for r in changed
     ])
     for r in changed:
@@ -106,20 +114,24 @@ def set_messages(session: Session, card_ids: list[int], text: str | None,
     return len(changed)
 
 
-def send_campaign(session: Session, merchant_id: int, program_id: int, text: str,
-                  segment: Segment) -> Campaign:
-    """Put ``text`` on the back of every card in ``segment``; ``reached`` counts them.
+def send_campaign(session: Session, merchant_id: int, program_id: int,
+                  text: str | dict[str, str], segment: Segment) -> Campaign:
+    """Put ``text`` (one text, or one per language of the program) on the back of every
+    card in ``segment`` whose member consents to marketing messages (a campaign is one);
+    ``reached`` counts them.
 
     :raises ResourceNotFound: the program is missing or another merchant's.
+    :raises ValidationFailed: the text names a language the program does not have.
     """
     program = get_program(session, merchant_id, program_id)
+    text = program_text(text, program.languages, "text")
     now = utcnow()
     campaign = Campaign(program_id=program.id, text=text,
                         segment=segment.as_json(),
                         reached=0, created_at=now)
     session.add(campaign)
     session.flush()
-    ids = segment_card_ids(session, program.id, segment, now)
+    ids = segment_card_ids(session, program.id, segment, now, marketing=True)
     set_messages(session, ids, text, campaign.id, now)
     campaign.reached = len(ids)
     session.flush()

@@ -9,18 +9,23 @@ Functions take a session and never commit; the request or job that called them d
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
 from ..google import CallbackEvent
 from ..google import GoogleCard
+from ..google import GoogleDetail
+from ..google import GoogleMoney
 from ..google import GoogleProgram
 from ..google import GoogleRootKeys
 from ..google import GoogleStore
@@ -33,6 +38,8 @@ from ..google import loyalty_object
 from ..google import object_id
 from ..google import object_patch
 from ..google import verify_callback
+from ..i18n import localized
+from ..i18n import standing_words
 from ..models import GoogleCallback
 from ..models import GoogleClass
 from ..models import GoogleNotification
@@ -41,14 +48,22 @@ from ..models import LoyaltyCard
 from ..models import LoyaltyProgram
 from ..models import Member
 from ..models import Merchant
+from ..rules import Totals
+from ..rules import standing
 from ..urls import card_url
 from ..urls import google_callback_url
 from ..urls import join_logo_url
+from . import wallet_events
+from .ledger import reminder_texts
+from .ledger import tier_totals
+from .locations import program_locations
 
 log = logging.getLogger(__name__)
 
 NOTIFICATIONS_PER_DAY = 3  # per object, Google's limit (spec §2.6)
 MESSAGE_HEADER = {"ru": "Новости", "en": "News"}
+# The expiry reminder goes out as a message of its own (spec §2.6), apart from campaigns.
+REMINDER_HEADER = {"ru": "Сгорание баллов", "en": "Points expiring"}
 
 
 @dataclass(frozen=True)
@@ -93,11 +108,51 @@ def program_view(session: Session, wallet: GoogleWallet,
         callback_url=google_callback_url(wallet.public_url),
     )
 
-def card_view(wallet: GoogleWallet, card: LoyaltyCard, member: Member) -> GoogleCard:
-    """The card as the Google mapping takes it."""
-    return GoogleCard(serial=card.serial_number, member_name=member.name,
+def card_view(wallet: GoogleWallet, card: LoyaltyCard, member: Member,
+              stores: Sequence[GoogleStore] = (), *, program: LoyaltyProgram | None = None,
+              totals: Totals | None = None) -> GoogleCard:
+    """The card as the Google mapping takes it; ``stores``, the locations it shows
+    (:func:`card_stores`), become the object's ``merchantLocations``.
+
+    With its ``program``, the card shows what it holds for the program's kind, as the API,
+    the Apple pass and the card page say it (:func:`wallet_service.rules.standing`, tiers
+    over ``totals``): points, stamps as ``3 / 6``, cashback as money, the discount; and the
+    lines about what comes next (the next reward, the next discount, the next tier) as text
+    modules in every language of the program (spec §2.3)."""
+    view = GoogleCard(serial=card.serial_number, member_name=member.name,
                       balance=card.balance, status=card.status, tier=card.tier,
-                      card_url=card_url(wallet.public_url, card.download_token))
+                      card_url=card_url(wallet.public_url, card.download_token),
+                      stores=tuple(stores))
+    if program is None:
+        return view
+    shown = standing(program.kind, program.rules, program.currency, card, totals)
+    languages = list(program.languages) or ["en"]
+    label_text = (program.design or {}).get("points_label")
+    words = {lang: standing_words(lang, shown, label_text) for lang in languages}
+    first = words[languages[0]]
+    balance: int | str | GoogleMoney = card.balance
+    label = "points"
+    if shown.unit == "stamps":
+        balance, label = first.value, "stamps"
+    elif shown.unit == "money" and shown.cashback is not None:
+        balance, label = GoogleMoney(shown.cashback, shown.currency), "cashback"
+    elif shown.unit == "percent":
+        balance, label = first.value, "discount"
+    details = tuple(
+        GoogleDetail(line_id, {lang: dict((i, h) for i, h, _ in words[lang].lines)[line_id]
+                               for lang in languages},
+                     {lang: dict((i, x) for i, _, x in words[lang].lines)[line_id]
+                      for lang in languages})
+        for line_id, _, _ in first.lines)
+    return dataclasses.replace(view, balance=balance, balance_label=label, details=details)
+
+
+def card_stores(session: Session, program: LoyaltyProgram) -> tuple[GoogleStore, ...]:
+    """The locations the program's cards show, as on the Apple pass: the program's design
+    locations first, then the merchant's stores, 10 at most (spec §1.8)."""
+    return tuple(GoogleStore(latitude=loc.latitude, longitude=loc.longitude,
+                             name=loc.relevant_text or "")
+                 for loc in program_locations(session, program))
 
 # --- classes and objects ------------------------------------------------------------------
 
@@ -131,9 +186,12 @@ def ensure_object(session: Session, wallet: GoogleWallet, card: LoyaltyCard) -> 
     member = session.get_one(Member, card.member_id)
     ensure_class(session, wallet, program)
     view = program_view(session, wallet, program)
-    payload = loyalty_object(wallet.issuer_id, view, card_view(wallet, card, member))
+    shown = card_view(wallet, card, member, card_stores(session, program), program=program,
+                      totals=tier_totals(session, card, program.rules, utcnow().date()))
+    payload = loyalty_object(wallet.issuer_id, view, shown)
     wallet.client.upsert_object(payload)
-    state = _state(object_patch(view, card_view(wallet, card, member)), card)
+    state = _state(object_patch(view, shown), card,
+                   reminder_texts(session, card, program.languages))
     if row is None:
         row = GoogleObject(card_id=card.id, object_id=payload["id"], inserted=True,
                            synced_version=card.version, synced_state=state,
@@ -169,8 +227,8 @@ def save_url(session: Session, wallet: GoogleWallet, card: LoyaltyCard) -> str |
 def sync_card(session: Session, wallet: GoogleWallet, card_id: int, now: dt.datetime) -> str:
     """Bring the card's object up to date; returns what was done. A changed balance or
     tier notifies the member while the card has budget left (3 per 24 h, counted here),
-    otherwise the update is silent; a campaign message goes out as a message, notifying
-    on the same budget (spec §2.6)."""
+    otherwise the update is silent; a campaign message and an expiry reminder go out as
+    messages, notifying on the same budget (spec §2.6)."""
     card = session.get(LoyaltyCard, card_id)
     row = session.get(GoogleObject, card_id)
     if card is None or row is None or not row.inserted:
@@ -179,8 +237,10 @@ def sync_card(session: Session, wallet: GoogleWallet, card_id: int, now: dt.date
     member = session.get_one(Member, card.member_id)
     ensure_class(session, wallet, program)
     view = program_view(session, wallet, program)
-    patch = object_patch(view, card_view(wallet, card, member))
-    state = _state(patch, card)
+    patch = object_patch(view, card_view(
+        wallet, card, member, card_stores(session, program), program=program,
+        totals=tier_totals(session, card, program.rules, now.date())))
+    state = _state(patch, card, reminder_texts(session, card, program.languages))
     previous = row.synced_state or {}
     done = "unchanged"
     if state["patch"] != previous.get("patch"):
@@ -196,17 +256,22 @@ def sync_card(session: Session, wallet: GoogleWallet, card_id: int, now: dt.date
         if notify:
             session.add(GoogleNotification(card_id=card_id, kind="update", sent_at=now))
         done = "patched, notified" if notify else "patched"
-    if state["message"] and state["message"] != previous.get("message"):
+    for kind, headers in (("message", MESSAGE_HEADER), ("reminder", REMINDER_HEADER)):
+        text = state.get(kind)
+        if not text or text == previous.get(kind):
+            continue
         notify = _budget_left(session, card_id, now)
-        header = MESSAGE_HEADER.get(program.languages[0], MESSAGE_HEADER["en"])
+        languages = list(program.languages) or ["en"]
+        header = {lang: headers.get(lang, headers["en"]) for lang in languages}
+        body = {lang: localized(text, lang) for lang in languages}
         try:
-            wallet.client.add_message(row.object_id, header, state["message"], notify=notify)
+            wallet.client.add_message(row.object_id, header, body, notify=notify)
         except NotificationQuotaExceeded:
             notify = False
-            wallet.client.add_message(row.object_id, header, state["message"], notify=False)
+            wallet.client.add_message(row.object_id, header, body, notify=False)
         if notify:
-            session.add(GoogleNotification(card_id=card_id, kind="message", sent_at=now))
-        done += ", message"
+            session.add(GoogleNotification(card_id=card_id, kind=kind, sent_at=now))
+        done += f", {kind}"
     row.synced_state, row.synced_version, row.updated_at = state, card.version, now
     session.flush()
     return done
@@ -222,26 +287,51 @@ def _budget_left(session: Session, card_id: int, now: dt.datetime) -> bool:
 
 def receive_callback(session: Session, wallet: GoogleWallet, body: bytes,
                      now: dt.datetime) -> bool:
-    """Verify a save/delete callback and record it once per nonce; False for a repeat.
+    """Verify a save/delete callback and record it once per nonce; False for a repeat. A
+    callback for one of our cards is also a wallet event: installed on ``save``, removed on
+    ``del`` (spec §4.1).
 
     :raises CallbackRejected: forged, expired, or not for this issuer (spec §4.3).
+    :raises GoogleUnavailable: Google's root keys cannot be fetched now (``retry_after``).
     """
     event: CallbackEvent = verify_callback(body, issuer_id=wallet.issuer_id,
                                            root_keys=wallet.root_keys, now=now)
     if session.scalar(select(GoogleCallback.id).where(GoogleCallback.nonce == event.nonce)):
         return False
     row = session.scalar(select(GoogleObject).where(GoogleObject.object_id == event.object_id))
-    session.add(GoogleCallback(nonce=event.nonce, event_type=event.event_type,
-                               class_id=event.class_id, object_id=event.object_id,
-                               card_id=row.card_id if row else None, received_at=now))
+    try:
+        # Google may deliver one callback twice at the same moment: both find no row above,
+        # the unique nonce lets one insert, and the other is a repeat (§4.2).
+        with session.begin_nested():
+            session.add(GoogleCallback(nonce=event.nonce, event_type=event.event_type,
+                                       class_id=event.class_id, object_id=event.object_id,
+                                       card_id=row.card_id if row else None, received_at=now))
+    except IntegrityError:
+        return False
     if row is not None:
         if event.event_type == "save":
             row.saved_at, row.deleted_at = now, None
         elif event.event_type == "del":
             row.deleted_at = now
+        if event.event_type in _WALLET_EVENTS:
+            merchant_id = session.execute(select(LoyaltyCard.merchant_id)
+                                          .where(LoyaltyCard.id == row.card_id)).scalar_one()
+            wallet_events.record(session, merchant_id=merchant_id, card_id=row.card_id,
+                                 wallet=wallet_events.GOOGLE,
+                                 event=_WALLET_EVENTS[event.event_type][0],
+                                 cause=_WALLET_EVENTS[event.event_type][1], at=now)
     session.flush()
     return True
 
 
-def _state(patch: dict[str, Any], card: LoyaltyCard) -> dict[str, Any]:
-    return {"patch": patch, "message": getattr(card, "message", None)}
+#: Google's callback event types as wallet events and their causes.
+_WALLET_EVENTS = {"save": (wallet_events.INSTALLED, "saved"),
+                  "del": (wallet_events.REMOVED, "deleted")}
+
+
+def _state(patch: dict[str, Any], card: LoyaltyCard,
+           reminders: dict[str, str] | None = None) -> dict[str, Any]:
+    """What Google was sent: the object's changing fields, and the message and reminder
+    (one text, or one per language: ``reminders``, :func:`.ledger.reminder_texts`)."""
+    return {"patch": patch, "message": getattr(card, "message", None),
+            "reminder": reminders or getattr(card, "reminder", None)}

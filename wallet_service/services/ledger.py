@@ -25,14 +25,18 @@ Refunds reverse what the purchase earned, in proportion to the refunded share of
 amount; partial refunds add up to exactly the purchase's points. The balance never goes
 below zero: if the member already spent the points, the refund takes what is left and
 records the rest as ``unrecovered`` in its ``details`` (the merchant may settle it at the
-till). A stamp refund takes stamps back from the current count only; rewards already earned
-stay.
+till). A stamp refund takes stamps back from the current count first; a reward they no
+longer cover goes back into stamps (5/6 and a reward, refunded by one stamp, is 5/6 again),
+and what a reward already claimed lacks becomes the card's ``stamp_debt``, which the next
+stamps pay off before they count (``rules.take_back_stamps``, ``rules.add_stamps``).
 
 Tiers: transactions only ever raise the tier (an upgrade is immediate); the daily job
 (``automations.run_daily``) lowers tiers whose basis fell below the threshold.
 
 Points expiry: when the program has ``points_validity_days``, every credit is a lot that
 expires that many days later; spending, refunds and expiry take from the oldest lot first.
+A card's expiry reminder (set by the daily job) follows its lots: a debit that leaves fewer
+of those points restates it, one that leaves none takes it off.
 
 This is the hottest path of the service, so it works on columns and Core statements
 rather than loading ORM objects; a points program that uses none of the features above
@@ -42,6 +46,7 @@ runs the same four statements as before they existed.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
@@ -59,6 +64,9 @@ from ..db import utcnow
 from ..errors import InsufficientBalance
 from ..errors import ResourceNotFound
 from ..errors import ValidationFailed
+from ..i18n import expiry_reminder
+from ..local_time import local_date
+from ..local_time import start_of_day
 from ..models import LedgerTransaction
 from ..models import LoyaltyCard
 from ..models import LoyaltyProgram
@@ -66,8 +74,10 @@ from ..models import PointLot
 from ..rules import Totals
 from ..rules import add_stamps
 from ..rules import apply_points
+from ..rules import take_back_stamps
 from ..rules import tier_for
 from ..rules import tier_rank
+from .merchants import time_zone_of
 from .outbox import next_last_modified
 from .outbox import publish_change
 
@@ -79,8 +89,9 @@ LOT = PointLot.__table__
 _CARD_COLUMNS = (
     CARD.c.id, CARD.c.member_id, CARD.c.status, CARD.c.balance, CARD.c.tier, CARD.c.version,
     CARD.c.updated_at, CARD.c.last_modified, CARD.c.lifetime_points,
-    CARD.c.lifetime_spend_minor, CARD.c.stamps, CARD.c.visits, CARD.c.last_visit_at,
-    CARD.c.referred_by_id, CARD.c.message,
+    CARD.c.lifetime_spend_minor, CARD.c.stamps, CARD.c.stamp_debt, CARD.c.visits,
+    CARD.c.last_visit_at, CARD.c.referred_by_id, CARD.c.message, CARD.c.reminder,
+    CARD.c.reminder_expires_on,
     LoyaltyProgram.id.label("program_id"), LoyaltyProgram.kind, LoyaltyProgram.currency,
     LoyaltyProgram.rules, LoyaltyProgram.languages,
 )
@@ -105,8 +116,9 @@ FIND_KEY = (
            TXN.c.idempotency_key == bindparam("key"))
 )
 _INSERT_TXN = insert(TXN).returning(TXN.c.id)
-_CARD_FIELDS = ("balance", "tier", "lifetime_points", "lifetime_spend_minor", "stamps", "visits",
-                "last_visit_at", "message", "version", "updated_at", "last_modified")
+_CARD_FIELDS = ("balance", "tier", "lifetime_points", "lifetime_spend_minor", "stamps",
+                "stamp_debt", "visits", "last_visit_at", "message", "reminder",
+                "reminder_expires_on", "version", "updated_at", "last_modified")
 _UPDATE_CARD = (
     update(CARD)
     .where(CARD.c.id == bindparam("card_id"))
@@ -139,9 +151,23 @@ class Entry:
 
 @dataclass(frozen=True)
 class Posted:
+    """What a request did to a card: its ``entry``, and the entries the same request wrote
+    on the card after it (``follow_ups``: the referral bonus a first purchase pays)."""
+
     entry: Entry
     currency: str
     replayed: bool
+    follow_ups: tuple[Entry, ...] = ()
+
+    @property
+    def balance(self) -> int:
+        """The card's balance after everything the request credited."""
+        return (self.follow_ups[-1] if self.follow_ups else self.entry).balance_after
+
+    @property
+    def tier(self) -> str | None:
+        """The card's tier after everything the request did."""
+        return (self.follow_ups[-1] if self.follow_ups else self.entry).tier_after
 
 
 @dataclass
@@ -161,6 +187,9 @@ class Change:
     details: dict[str, Any] = field(default_factory=dict)
     # Negative points beyond the balance: refused (False) or capped at the balance (True).
     cap_at_zero: bool = False
+    # Negative stamps of a refund: they also take back rewards they no longer cover, and
+    # what a claimed reward lacks becomes the card's stamp debt (rules.take_back_stamps).
+    reclaim_rewards: bool = False
     message: str | None = None
     # A lot to take from first (a refund reverses its own purchase's lot first).
     lot_of: int | None = None
@@ -197,16 +226,24 @@ def apply_change(
     details = dict(change.details)
     points = change.points
 
-    stamps = card.stamps
+    stamps, stamp_debt = card.stamps, card.stamp_debt
     if change.stamps:
         goal = int((rules.get("stamps") or {}).get("goal", 0))
-        wrapped = add_stamps(stamps, change.stamps, goal)
-        stamps = wrapped.stamps
+        if change.stamps < 0 and change.reclaim_rewards:
+            wrapped = take_back_stamps(stamps, -change.stamps, goal,
+                                       ready=max(card.balance + points, 0), debt=stamp_debt)
+        else:
+            wrapped = add_stamps(stamps, change.stamps, goal, debt=stamp_debt)
+        stamps, stamp_debt = wrapped.stamps, wrapped.debt
         if wrapped.unrecovered:
             details["unrecovered_stamps"] = wrapped.unrecovered
         if wrapped.rewards:
             points += wrapped.rewards
             details["rewards"] = wrapped.rewards
+        if stamp_debt > card.stamp_debt:
+            details["stamp_debt"] = stamp_debt - card.stamp_debt
+        elif stamp_debt < card.stamp_debt:
+            details["stamp_debt_paid"] = card.stamp_debt - stamp_debt
 
     after = apply_points(card.balance, points, cap_at_zero=change.cap_at_zero)
     if after is None:
@@ -227,8 +264,11 @@ def apply_change(
         tier = change.tier
     elif rules.get("tiers"):
         if rules.get("tier_window_days"):
-            totals = window_totals(session, card.id, rules, now.date(), pending=Totals(
-                change.lifetime_points, change.spend_minor, 1 if change.visit else 0))
+            zone = time_zone_of(session, merchant_id)
+            totals = window_totals(session, card.id, rules, local_date(now, zone),
+                                   pending=Totals(change.lifetime_points, change.spend_minor,
+                                                  1 if change.visit else 0),
+                                   time_zone=zone)
         else:
             totals = Totals(lifetime_points, lifetime_spend, visits)
         reached = tier_for(rules, card.currency, totals)
@@ -237,14 +277,21 @@ def apply_change(
             tier = reached
 
     message = change.message if change.message is not None else card.message
-    visible = change.force_visible or (balance, tier, stamps, message) != (
-        card.balance, card.tier, card.stamps, card.message)
+    reminder, reminder_on = card.reminder, card.reminder_expires_on
+    lots = bool(rules.get("points_validity_days"))
+    if lots and points < 0:
+        _take_from_lots(session, card.id, -points, change)
+        if reminder_on is not None:
+            reminder, reminder_on = _reminder_after(session, card, reminder_on)
+    visible = change.force_visible or (balance, tier, stamps, stamp_debt, message, reminder) != (
+        card.balance, card.tier, card.stamps, card.stamp_debt, card.message, card.reminder)
     version = card.version + 1 if visible else card.version
     session.execute(_UPDATE_CARD, {
         "card_id": card.id, "balance": balance, "tier": tier,
         "lifetime_points": lifetime_points, "lifetime_spend_minor": lifetime_spend,
-        "stamps": stamps, "visits": visits, "last_visit_at": last_visit, "message": message,
-        "version": version,
+        "stamps": stamps, "stamp_debt": stamp_debt, "visits": visits,
+        "last_visit_at": last_visit, "message": message, "reminder": reminder,
+        "reminder_expires_on": reminder_on, "version": version,
         "updated_at": now if visible else card.updated_at,
         "last_modified": (next_last_modified(card.last_modified, now) if visible
                           else card.last_modified),
@@ -259,22 +306,20 @@ def apply_change(
         "details": stored, "idempotency_key": idempotency_key, "request_hash": fingerprint,
         "created_at": now,
     }).scalar_one()
-    if rules.get("points_validity_days") and points:
-        _move_lots(session, card.id, txn_id, points, rules, now, change)
+    if lots and points > 0:
+        # Points are valid through a date of the merchant's calendar, not the server's.
+        today = local_date(now, time_zone_of(session, merchant_id))
+        expires = today + dt.timedelta(days=int(rules["points_validity_days"]))
+        session.execute(insert(LOT), {"card_id": card.id, "transaction_id": txn_id,
+                                      "points": points, "remaining": points,
+                                      "expires_on": expires, "created_at": now})
     return Entry(txn_id, card.member_id, change.type, points, change.amount_minor,
                  change.reason, balance, tier, now, change.stamps, change.reference_id, stored)
 
 
-def _move_lots(session: Session, card_id: int, txn_id: int, points: int, rules: Any,
-               now: dt.datetime, change: Change) -> None:
-    """A credit opens a lot; a debit takes from the given lot first, then the oldest."""
-    if points > 0:
-        expires = now.date() + dt.timedelta(days=int(rules["points_validity_days"]))
-        session.execute(insert(LOT), {"card_id": card_id, "transaction_id": txn_id,
-                                      "points": points, "remaining": points,
-                                      "expires_on": expires, "created_at": now})
-        return
-    take = -points
+def _take_from_lots(session: Session, card_id: int, take: int, change: Change) -> None:
+    """A debit takes from the given lot first (the expiring one, or the refunded purchase's),
+    then from the oldest."""
     first = change.expire_lot
     if first is None and change.lot_of is not None:
         first = session.scalar(select(LOT.c.id).where(LOT.c.transaction_id == change.lot_of))
@@ -292,12 +337,49 @@ def _move_lots(session: Session, card_id: int, txn_id: int, points: int, rules: 
         take -= used
 
 
+def _reminder_after(session: Session, card: Any,
+                    expires_on: dt.date) -> tuple[str | None, dt.date | None]:
+    """The card's expiry reminder once a debit took from its lots: the points still left
+    that expire on ``expires_on``, or no reminder when they are all spent or expired."""
+    left = int(session.scalar(
+        select(func.coalesce(func.sum(LOT.c.remaining), 0))
+        .where(LOT.c.card_id == card.id, LOT.c.expires_on == expires_on)) or 0)
+    if left <= 0:
+        return None, None
+    language = card.languages[0] if card.languages else "en"
+    return expiry_reminder(language, left, expires_on), expires_on
+
+
+def reminder_texts(session: Session, card: Any,
+                   languages: Sequence[str]) -> dict[str, str] | None:
+    """The card's expiry reminder in each of ``languages``, for the pass and the Google card
+    to show each phone its own (the card keeps the first language's), or None when the card
+    has none."""
+    if card.reminder is None or card.reminder_expires_on is None:
+        return None
+    left = int(session.scalar(
+        select(func.coalesce(func.sum(LOT.c.remaining), 0))
+        .where(LOT.c.card_id == card.id, LOT.c.expires_on == card.reminder_expires_on)) or 0)
+    if left <= 0:
+        return None
+    return {lang: expiry_reminder(lang, left, card.reminder_expires_on) for lang in languages}
+
+
+def tier_totals(session: Session, card: Any, rules: Any, today: dt.date, *,
+                time_zone: str = "UTC") -> Totals:
+    """What the program's tier thresholds are compared with on ``today``: the totals within
+    the tier window when the program has one, else the card's lifetime totals. ``card`` is a
+    row with the card's ``id`` and lifetime columns; ``today`` is a date in ``time_zone``."""
+    if rules.get("tier_window_days"):
+        return window_totals(session, card.id, rules, today, time_zone=time_zone)
+    return Totals(card.lifetime_points, card.lifetime_spend_minor, card.visits)
+
+
 def window_totals(session: Session, card_id: int, rules: Any, today: dt.date,
-                  pending: Totals = NOTHING_PENDING) -> Totals:
+                  pending: Totals = NOTHING_PENDING, *, time_zone: str = "UTC") -> Totals:
     """Points earned, spend and visits within the program's tier window ending ``today``,
     plus the ``pending`` change not written yet."""
-    since = dt.datetime.combine(today - dt.timedelta(days=int(rules["tier_window_days"])),
-                                dt.time(), dt.UTC)
+    since = start_of_day(today - dt.timedelta(days=int(rules["tier_window_days"])), time_zone)
     row = session.execute(
         select(
             func.coalesce(func.sum(case((TXN.c.type.in_(EARNING_TYPES), TXN.c.points),

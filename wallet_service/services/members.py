@@ -9,21 +9,28 @@ from dataclasses import field
 from typing import Any
 
 import phonenumbers
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import joinedload
 
+from .. import i18n
 from ..db import utcnow
 from ..errors import InvalidInput
 from ..errors import ResourceConflict
 from ..errors import ResourceNotFound
 from ..errors import ValidationFailed
+from ..merge_patch import merge_patch
 from ..models import LoyaltyCard
 from ..models import Member
 from ..rules import Totals
 from ..rules import tier_for
+from ..schemas import MEMBER_FIELDS
+from ..schemas import MemberCreate
+from ..validation import raise_for
 from .outbox import next_last_modified
+from .outbox import publish_cards
 from .outbox import publish_change
 from .programs import get_program
 
@@ -40,6 +47,8 @@ class NewMember:
     consent_text: str | None = None
     answers: dict[str, Any] = field(default_factory=dict)
     referral_code: str | None = None
+    marketing_consent: bool = False
+    marketing_consent_text: str | None = None
 
 
 def normalize_phone(raw: str, default_region: str) -> str:
@@ -54,6 +63,13 @@ def normalize_phone(raw: str, default_region: str) -> str:
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidInput(f"phone: {raw!r} is not a valid phone number", field="phone")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def marketing_consent_text(enrollment: dict[str, Any], lang: str) -> str:
+    """The marketing consent as the sign-up page shows it in ``lang``: the program's own
+    text, else the service's."""
+    return (i18n.localized(enrollment.get("marketing_consent_text"), lang)
+            or i18n.t(lang, "marketing_consent"))
 
 
 def luhn_digit(digits: str) -> str:
@@ -144,6 +160,10 @@ def enroll_member(
             raise ValidationFailed("referral_code: no member of this program has this code",
                                    field="referral_code")
     answers = validate_answers(program.enrollment or {}, data.answers)
+    marketing_text = None
+    if data.marketing_consent:
+        marketing_text = data.marketing_consent_text or marketing_consent_text(
+            program.enrollment or {}, program.languages[0])
     for field, value in (("phone", phone), ("external_id", data.external_id)):
         if value is not None and session.scalar(
             select(Member.id).where(
@@ -165,6 +185,9 @@ def enroll_member(
         external_id=data.external_id,
         consent_text=data.consent_text,
         consent_at=now if data.consent_text else None,
+        marketing_consent=data.marketing_consent,
+        marketing_consent_text=marketing_text,
+        marketing_consent_at=now if data.marketing_consent else None,
         answers=answers,
         source=source,
         created_at=now,
@@ -223,6 +246,66 @@ def get_member(session: Session, merchant_id: int, member_id: int) -> Member:
     if member is None:
         raise ResourceNotFound(f"member {member_id} not found", field="member_id")
     return member
+
+
+def update_member(
+    session: Session, merchant_id: int, member_id: int, patch: dict[str, Any], *,
+    default_region: str,
+) -> Member:
+    """Apply ``patch``, a JSON Merge Patch (RFC 7396) of the member's name, phone, e-mail,
+    birthday and external id, checked as enrollment checks them: the phone is normalized
+    to E.164, and neither the phone nor the external id may be another member's of the
+    program. ``null`` clears e-mail, birthday or external id. The card shows the name, so
+    a new name gives the card a new version, pushed to the member's wallets.
+
+    :raises ResourceNotFound: missing, or another merchant's.
+    :raises ValidationFailed: ``null`` on name or phone, an unknown field, or a value
+        enrollment refuses.
+    :raises InvalidInput: the phone number is not valid.
+    :raises ResourceConflict: another member of the program has this phone or external id.
+    """
+    member = get_member(session, merchant_id, member_id)
+    for key, value in patch.items():
+        if key not in MEMBER_FIELDS:
+            raise ValidationFailed(f"{key}: not a field of a member that can be changed",
+                                   field=key)
+        if value is None and key in ("name", "phone"):
+            raise ValidationFailed(f"{key}: required; null cannot clear it", field=key)
+    current = {key: getattr(member, key) for key in MEMBER_FIELDS}
+    merged = merge_patch(current, patch)
+    try:
+        data = MemberCreate.model_validate({k: v for k, v in merged.items() if v is not None})
+    except ValidationError as exc:
+        raise_for(exc)
+    changes = {key: getattr(data, key) for key in MEMBER_FIELDS}
+    if "phone" in patch:
+        changes["phone"] = normalize_phone(data.phone, default_region)
+    changes = {k: v for k, v in changes.items() if v != getattr(member, k)}
+    for key in ("phone", "external_id"):
+        value = changes.get(key)
+        if value is not None and session.scalar(select(Member.id).where(
+                Member.program_id == member.program_id, getattr(Member, key) == value,
+                Member.id != member.id)):
+            raise _taken(key)
+    if not changes:
+        return member
+    for key, value in changes.items():
+        setattr(member, key, value)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        # A concurrent enrollment or edit took the phone or external id first.
+        raise _taken("phone" if "phone" in changes else "external_id") from None
+    if "name" in changes:
+        publish_cards(session, [member.card.id], utcnow())
+        session.refresh(member.card)
+    return member
+
+
+def _taken(key: str) -> ResourceConflict:
+    return ResourceConflict(
+        f"{key}: a member with this {key.replace('_', ' ')} is already enrolled", field=key)
 
 
 def find_members(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from typing import Any
 
 from sqlalchemy import bindparam
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from ..db import utcnow
 from ..errors import AuthenticationFailed
 from ..errors import ResourceNotFound
+from ..local_time import check_time_zone
 from ..models import ApiKey
 from ..models import Merchant
 
@@ -28,13 +30,53 @@ def hash_api_key(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def create_merchant(session: Session, name: str) -> tuple[Merchant, ApiKey, str]:
-    """Create a merchant with a first API key; returns the key in clear (shown once)."""
-    merchant = Merchant(name=name)
+def create_merchant(session: Session, name: str, *, time_zone: str
+                    ) -> tuple[Merchant, ApiKey, str]:
+    """Create a merchant with a first API key; returns the key in clear (shown once).
+
+    :raises ValidationFailed: ``time_zone`` is not an IANA time zone.
+    """
+    merchant = Merchant(name=name, time_zone=check_time_zone(time_zone))
     session.add(merchant)
     session.flush()
     key, raw = create_api_key(session, merchant.id, "default")
     return merchant, key, raw
+
+
+_TIME_ZONE = select(Merchant.time_zone).where(Merchant.id == bindparam("merchant_id"))
+
+
+def time_zone_of(session: Session, merchant_id: int) -> str:
+    """The merchant's IANA time zone: the calendar its cards' dates are counted in."""
+    zone: str = session.execute(_TIME_ZONE, {"merchant_id": merchant_id}).scalar_one()
+    return zone
+
+
+def get_merchant(session: Session, merchant_id: int) -> Merchant:
+    """:raises ResourceNotFound: no such merchant."""
+    merchant = session.get(Merchant, merchant_id)
+    if merchant is None:
+        raise ResourceNotFound(f"merchant {merchant_id} not found", field="merchant_id")
+    return merchant
+
+
+def update_merchant(session: Session, merchant_id: int, patch: dict[str, Any], *,
+                    default_time_zone: str) -> Merchant:
+    """Apply ``patch``, a JSON Merge Patch (RFC 7396) of the merchant's settings; ``null``
+    puts ``time_zone`` back to ``default_time_zone`` (the deployment's).
+
+    A new zone moves the merchant's days from the next one on: what the daily job did for
+    today stays done (``daily_done_on`` only grows), so no day runs twice.
+
+    :raises ResourceNotFound: no such merchant.
+    :raises ValidationFailed: ``time_zone`` is not an IANA time zone.
+    """
+    merchant = get_merchant(session, merchant_id)
+    if "time_zone" in patch:
+        value = patch["time_zone"]
+        merchant.time_zone = check_time_zone(default_time_zone if value is None else value)
+    session.flush()
+    return merchant
 
 
 def create_api_key(session: Session, merchant_id: int, name: str) -> tuple[ApiKey, str]:

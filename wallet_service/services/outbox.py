@@ -50,6 +50,7 @@ from ..models import UpdateCounter
 from ..push import Outcome
 from ..push import PushResult
 from ..push import backoff_delay
+from . import wallet_events
 
 CHANGES = CardChange.__table__
 JOBS = DeliveryJob.__table__
@@ -292,6 +293,12 @@ def record_outcomes(
     done = [c.job_id for c, r in results if r.outcome is Outcome.DELIVERED]
     if done:
         session.execute(delete(JOBS).where(JOBS.c.id.in_(done)))
+    dead = [c.device_id for c, r in results if r.outcome is Outcome.INVALID_TOKEN]
+    if dead:
+        # Their cards first, all at once and in id order, as every other locker of cards
+        # takes them, then the devices (the order registrations take too).
+        wallet_events.lock_cards(session, session.scalars(
+            select(REGS.c.card_id).where(REGS.c.device_id.in_(dead))).all())
     for claimed, outcome in results:
         if outcome.outcome is Outcome.INVALID_TOKEN:
             _forget_device(session, claimed, outcome, now)
@@ -304,7 +311,8 @@ def record_outcomes(
 def _forget_device(session: Session, claimed: Claimed, outcome: PushResult,
                    now: dt.datetime) -> None:
     """APNs says the token is dead: drop the device and its registrations, unless the device
-    registered again after APNs judged the token (spec §4.4, 410 nuance)."""
+    registered again after APNs judged the token (spec §4.4, 410 nuance). A card left on no
+    device is recorded as removed from Apple Wallet."""
     session.execute(delete(JOBS).where(JOBS.c.id == claimed.job_id))
     updated = session.scalar(select(DEVICES.c.updated_at).where(DEVICES.c.id == claimed.device_id))
     if updated is None:
@@ -316,8 +324,16 @@ def _forget_device(session: Session, claimed: Claimed, outcome: PushResult,
     token_now = session.scalar(select(DEVICES.c.push_token).where(DEVICES.c.id == claimed.device_id))
     if token_now != claimed.push_token:
         return  # a new token arrived meanwhile; it deserves its own chance
+    cards = session.execute(
+        select(CARDS.c.id, CARDS.c.merchant_id).join(REGS, REGS.c.card_id == CARDS.c.id)
+        .where(REGS.c.device_id == claimed.device_id)).all()
     session.execute(delete(REGS).where(REGS.c.device_id == claimed.device_id))
     session.execute(delete(DEVICES).where(DEVICES.c.id == claimed.device_id))
+    for card_id, merchant_id in cards:
+        if not wallet_events.apple_registrations(session, card_id):
+            wallet_events.record(session, merchant_id=merchant_id, card_id=card_id,
+                                 wallet=wallet_events.APPLE, event=wallet_events.REMOVED,
+                                 cause="token_invalid", at=now)
 
 
 def _describe(outcome: PushResult) -> str:

@@ -30,6 +30,7 @@ from ..rules import stamps_for_purchase
 from ..rules import to_minor
 from . import ledger
 from .bonuses import grant_referral
+from .bonuses import referral_paid_with
 
 TXN = ledger.TXN
 
@@ -71,7 +72,9 @@ def post_transaction(
     *,
     idempotency_key: str | None = None,
 ) -> ledger.Posted:
-    """Apply one earn, redeem, adjust or refund to a member's card.
+    """Apply one earn, redeem, adjust or refund to a member's card. A member's first
+    purchase also pays the referral bonuses; the referred card's bonus comes back in
+    ``follow_ups``, so the answer's balance counts it (a replay's too).
 
     If a concurrent request commits the same idempotency key for another member first, the
     insert or the commit raises ``IntegrityError``; the caller rolls back and calls again,
@@ -95,7 +98,9 @@ def post_transaction(
     done = idempotency_key and ledger.replay(session, merchant_id, idempotency_key,
                                              fingerprint)
     if done:
-        return done
+        bonus = (referral_paid_with(session, merchant_id, card.id, done.entry)
+                 if card.referred_by_id is not None else None)
+        return ledger.Posted(done.entry, done.currency, True, (bonus,) if bonus else ())
     if card.status != "active":
         raise ResourceConflict("the card is closed", field="member_id")
 
@@ -109,10 +114,13 @@ def post_transaction(
     else:
         change = _adjust(card, data)
     entry = ledger.apply_change(session, merchant_id, card, change, now=now,
-                         idempotency_key=idempotency_key, fingerprint=fingerprint)
+                                idempotency_key=idempotency_key, fingerprint=fingerprint)
+    bonus = None
     if change.visit and card.visits == 0 and card.referred_by_id is not None:
-        grant_referral(session, merchant_id, card.id, card.referred_by_id, card.rules)
-    return ledger.Posted(entry, card.currency, replayed=False)
+        bonus = grant_referral(session, merchant_id, card.id, card.referred_by_id, card.rules,
+                               entry.id)
+    return ledger.Posted(entry, card.currency, replayed=False,
+                         follow_ups=(bonus,) if bonus else ())
 
 
 def _purchase(card: Any, data: Operation) -> tuple[int, list[tuple[int, str | None]],
@@ -259,7 +267,7 @@ def _refund(session: Session, card: Any, data: Operation) -> ledger.Change:
         "refund", points=-points, stamps=-stamps, amount_minor=amount, spend_minor=-amount,
         lifetime_points=-points, reason=data.reason, reference_id=original.id,
         details={"reversed_points": points, "reversed_stamps": stamps}, cap_at_zero=True,
-        lot_of=original.id,
+        reclaim_rewards=True, lot_of=original.id,
     )
 
 

@@ -83,7 +83,7 @@ def unregister(device_library_identifier: str, pass_type_identifier: str,
     """Unregister a pass: 200 (also when it was not registered), 401."""
     card = _card(pass_type_identifier, serial_number)
     session = get_session()
-    apple.unregister_device(session, card, device_library_identifier)
+    apple.unregister_device(session, card, device_library_identifier, utcnow())
     session.commit()
     return Response(status=HTTPStatus.OK)
 
@@ -134,7 +134,9 @@ def _http_date(value: str | None) -> Any:
 
 @bp.post("/v1/log")
 def log() -> Response:
-    """Messages from Wallet about problems with passes; always 200 (spec §3.5)."""
+    """Messages from Wallet about problems with passes: 200 (spec §3.5), also for a body
+    that is not JSON; 413 over the body cap, 400 for JSON nested too deeply, 429 over the
+    client's budget. At most ``MAX_LOG_MESSAGES`` short lines are kept (``store_logs``)."""
     _limited()
     body = request.get_json(silent=True)
     logs = body.get("logs") if isinstance(body, dict) else None

@@ -31,7 +31,9 @@ from werkzeug.datastructures import MultiDict
 
 from .. import i18n
 from .. import rules
+from .. import urls
 from ..apple.assets import load_template
+from ..db import utcnow
 from ..errors import ConfigurationError
 from ..errors import InvalidInput
 from ..errors import ResourceConflict
@@ -42,8 +44,10 @@ from ..models import ProgramImage
 from ..ratelimit import RateLimiter
 from ..schemas import DEFAULT_CONSENT
 from ..schemas import MemberCreate
+from ..services.ledger import tier_totals
 from ..services.members import NewMember
 from ..services.members import enroll_member
+from ..services.members import marketing_consent_text
 from ..services.members import normalize_phone
 from ..validation import EMAIL
 from . import get_session
@@ -63,27 +67,10 @@ _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 _RGB = re.compile(r"^rgb\(\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})\s*\)$")
 _ANDROID = re.compile(r"\bAndroid\b", re.IGNORECASE)
 _FALLBACK_COLORS = {"bg": "#182c52", "fg": "#ffffff", "accent": "#dead28"}
-
-
-
-
-@bp.after_request
-def _headers(response: Response) -> Response:
-    return secure_headers(response)
-
-
-def secure_headers(response: Response) -> Response:
-    """No framing, no sniffing, no referrer (the card link is a secret), nothing external."""
-    public = wallet().settings.public_url
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-        f"form-action 'self' {public}; base-uri 'none'; frame-ancestors 'none'",
-    )
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    return response
+# The lengths ``MemberCreate.referral_code`` accepts.
+REFERRAL_CODE_MIN, REFERRAL_CODE_MAX = 4, 16
+# The message for a field the service refused (the form checks the rest itself).
+_SERVICE_ERRORS = {"phone": "error_phone", "referral_code": "error_referral"}
 
 
 # --- pages ------------------------------------------------------------------------------
@@ -98,7 +85,12 @@ def join_page(join_token: str) -> Response:
     if program is None:
         return message_page("not_found", HTTPStatus.NOT_FOUND)
     lang = _language(program.languages)
-    return _join_form(program, lang, values=MultiDict(), errors={})
+    values: MultiDict[str, str] = MultiDict()
+    # A member's share link (``?ref=CODE``) fills in their referral code.
+    ref = (request.args.get("ref") or "").strip()[:REFERRAL_CODE_MAX]
+    if ref:
+        values["referral_code"] = ref
+    return _join_form(program, lang, values=values, errors={})
 
 
 @bp.post("/join/<join_token>")
@@ -135,8 +127,8 @@ def join_submit(join_token: str) -> ResponseReturnValue:
         session.rollback()
         field = _form_field(exc.field)
         return _join_form(program, lang, values=request.form,
-                          errors={field: i18n.t(lang, "error_phone" if field == "phone"
-                                                else "error_invalid")},
+                          errors={field: i18n.t(lang, _SERVICE_ERRORS.get(field,
+                                                                          "error_invalid"))},
                           status=HTTPStatus.UNPROCESSABLE_ENTITY)
     session.commit()
     return redirect(card_url(settings, member.card), HTTPStatus.SEE_OTHER)
@@ -190,17 +182,27 @@ def card_page(download_token: str) -> Response:
     qr = segno.make(number, error="m").svg_inline(
         scale=1, border=4, omitsize=True, dark="#000", light="#fff",
         title=tr("card_qr_alt", number=number), svgclass="qr")
+    totals = tier_totals(session, card, program.rules or {}, utcnow().date())
+    shown = rules.standing(program.kind, program.rules or {}, program.currency, card, totals)
+    words = i18n.standing_words(lang, shown, (program.design or {}).get("points_label"))
     context: dict[str, Any] = {
         "member": member,
         "card": card,
         "buttons": buttons,
-        "balance": i18n.format_number(lang, card.balance),
-        "balance_unit": (program.design or {}).get("points_label")
-        or i18n.plural_word(lang, "point", card.balance),
-        "progress": tier_progress(program, card, lang),
+        "balance_label": words.label,
+        "balance": words.value,
+        "balance_unit": words.unit,
+        # What comes next for the card's kind; the way to the next tier has its own bar.
+        "standing": [{"id": line_id, "text": text} for line_id, _, text in words.lines
+                     if line_id != "next_tier"],
+        "progress": tier_progress(card, shown.tier_progress, program.currency, lang),
+        "stamp_debt": (i18n.t(lang, "stamp_debt",
+                              stamps=i18n.plural(lang, "stamp", card.stamp_debt))
+                       if card.stamp_debt else None),
         "qr": Markup(qr),
         "card_number": " ".join(number[i:i + 4] for i in range(0, len(number), 4)),
         "rules": program_rules(program, lang),
+        "referral": referral(program, card, settings.public_url, lang),
     }
     response = _render("enroll/card.html", program, lang, **context)
     response.headers["Cache-Control"] = "no-store"
@@ -216,7 +218,8 @@ def read_join_form(form: MultiDict[str, str], enrollment: dict[str, Any], lang: 
     """The member to enroll from the posted form, or None and a message per form field."""
     tr = partial(i18n.t, lang)
     errors: dict[str, str] = {}
-    values = {k: (form.get(k) or "").strip() for k in ("name", "phone", "email", "birthday")}
+    values = {k: (form.get(k) or "").strip()
+              for k in ("name", "phone", "email", "birthday", "referral_code")}
 
     if not values["name"]:
         errors["name"] = tr("error_required")
@@ -231,6 +234,9 @@ def read_join_form(form: MultiDict[str, str], enrollment: dict[str, Any], lang: 
             errors["phone"] = tr("error_phone")
     if values["email"] and (len(values["email"]) > 254 or not EMAIL.match(values["email"])):
         errors["email"] = tr("error_email")
+    if values["referral_code"] and not (
+            REFERRAL_CODE_MIN <= len(values["referral_code"]) <= REFERRAL_CODE_MAX):
+        errors["referral_code"] = tr("error_referral")
     birthday: dt.date | None = None
     if values["birthday"]:
         try:
@@ -253,13 +259,18 @@ def read_join_form(form: MultiDict[str, str], enrollment: dict[str, Any], lang: 
 
     if form.get("consent") != "yes":
         errors["consent"] = tr("error_consent")
+    # Separate from the consent to processing, never required, never ticked in advance.
+    marketing = form.get("marketing_consent") == "yes"
     if errors:
         return None, errors
     try:
         data = MemberCreate.model_validate({
             "name": values["name"], "phone": values["phone"], "email": values["email"] or None,
             "birthday": birthday, "consent_text": consent_text(enrollment, lang),
-            "answers": answers,
+            "referral_code": values["referral_code"] or None,
+            "answers": answers, "marketing_consent": marketing,
+            "marketing_consent_text": (marketing_consent_text(enrollment, lang)
+                                       if marketing else None),
         })
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
@@ -321,7 +332,8 @@ def _join_form(program: LoyaltyProgram, lang: str, *, values: MultiDict[str, str
     response = _render(
         "enroll/join.html", program, lang, status=status,
         values=values, errors=errors, questions=questions,
-        consent=consent_text(enrollment, lang), csrf_token=csrf_token(),
+        consent=consent_text(enrollment, lang),
+        marketing_consent=marketing_consent_text(enrollment, lang), csrf_token=csrf_token(),
         perks=program_rules(program, lang)["earning"],
         action=url_for("enroll.join_submit", join_token=program.join_token),
         today=dt.date.today().isoformat(),
@@ -333,68 +345,121 @@ def _join_form(program: LoyaltyProgram, lang: str, *, values: MultiDict[str, str
 # --- the card page ----------------------------------------------------------------------
 
 
-def tier_progress(program: LoyaltyProgram, card: LoyaltyCard, lang: str) -> dict[str, Any] | None:
+def tier_progress(card: LoyaltyCard, progress: rules.TierProgress | None, currency: str,
+                  lang: str) -> dict[str, Any] | None:
     """The card's tier and how far the next one is, or None for a program without tiers
-    (the numbers come from :func:`wallet_service.rules.tier_progress`, as on the pass)."""
-    progress = rules.tier_progress(
-        program.rules or {}, program.currency, card.tier,
-        rules.Totals(card.lifetime_points, card.lifetime_spend_minor, card.visits))
+    (``progress`` is the card's standing's, :func:`wallet_service.rules.standing` over the
+    tier basis of :func:`wallet_service.services.ledger.tier_totals`, as on the pass)."""
     if progress is None:
         return None
-    result: dict[str, Any] = {"tier": card.tier or i18n.t(lang, "no_tier"), "next": None}
-    if progress.next_tier is None:
-        result["text"] = i18n.t(lang, "top_tier")
-        result["percent"] = 100
-        return result
-    if progress.basis == "lifetime_spend":
-        text = i18n.t(lang, "progress_spend", tier=progress.next_tier,
-                      amount=i18n.format_money(lang, progress.left, program.currency))
-    elif progress.basis == "visits":
-        text = i18n.t(lang, "progress_visits", tier=progress.next_tier,
-                      visits=i18n.plural(lang, "visit", int(progress.left)))
-    else:
-        text = i18n.t(lang, "progress_points", tier=progress.next_tier,
-                      points=_points_word(lang, int(progress.left)))
-    result.update(next=progress.next_tier, text=text, percent=progress.percent)
-    return result
+    return {"tier": card.tier or i18n.t(lang, "no_tier"), "next": progress.next_tier,
+            "text": i18n.tier_progress_text(lang, progress, currency),
+            "percent": 100 if progress.next_tier is None else progress.percent}
+
+
+def referral(program: LoyaltyProgram, card: LoyaltyCard, public_url: str,
+             lang: str) -> dict[str, Any] | None:
+    """The member's referral code, the share link that fills it in on the sign-up page, and
+    what inviting a friend earns; None for a closed card."""
+    if card.status != "active" or not card.referral_code:
+        return None
+    bonuses = (program.rules or {}).get("bonuses") or {}
+    you, friend = bool(bonuses.get("referrer")), bool(bonuses.get("referred"))
+    bonus = ("referral_bonus_both" if you and friend else "referral_bonus_you" if you
+             else "referral_bonus_friend" if friend else None)
+    return {
+        "code": card.referral_code,
+        "url": urls.referral_url(public_url, program.join_token, card.referral_code),
+        "bonus": i18n.t(lang, bonus) if bonus else None,
+    }
 
 
 def program_rules(program: LoyaltyProgram, lang: str) -> dict[str, Any]:
-    """What the card page says about how the program works."""
+    """What the card page says about how the program works: what it gives for its kind,
+    the merchant's rules and terms in ``lang``, the tiers and the contact."""
     rules = program.rules or {}
     design = program.design or {}
-    earning = rules.get("earning") or {}
-    lines = []
-    if earning:
-        lines.append(i18n.t(
-            lang, "earning", points=_points_word(lang, int(earning["points"])),
-            amount=i18n.format_money(lang, Decimal(str(earning["per_amount"])),
-                                     program.currency)))
     tiers = []
-    by_spend = rules.get("tier_basis") == "lifetime_spend"
+    basis = rules.get("tier_basis") or "lifetime_points"
     for tier in rules.get("tiers") or []:
         threshold = Decimal(str(tier["threshold"]))
-        start = (i18n.t(lang, "tier_from_spend",
-                        amount=i18n.format_money(lang, threshold, program.currency))
-                 if by_spend else
-                 i18n.t(lang, "tier_from_points", points=_points_word(lang, int(threshold))))
-        multiplier = Decimal(str(tier.get("multiplier", "1"))).normalize()
-        tiers.append({
-            "name": tier["name"], "start": start,
-            "multiplier": (i18n.t(lang, "tier_multiplier",
-                                  multiplier=i18n.format_number(lang, multiplier))
-                           if multiplier != 1 else None),
-        })
+        if basis == "lifetime_spend":
+            start = i18n.t(lang, "tier_from_spend",
+                           amount=i18n.format_money(lang, threshold, program.currency))
+        elif basis == "visits":
+            start = i18n.t(lang, "tier_from_visits",
+                           visits=i18n.plural(lang, "visit", int(threshold)))
+        else:
+            start = i18n.t(lang, "tier_from_points", points=_points_word(lang, int(threshold)))
+        tiers.append({"name": tier["name"], "start": start,
+                      "extras": _tier_extras(program.kind, tier, lang)})
     contact = {k: v for k, v in (design.get("contact") or {}).items() if v}
     if contact.get("phone"):
         contact["tel"] = re.sub(r"[^\d+]", "", contact["phone"])
     return {
-        "earning": lines,
-        "text": design.get("rules_text"),
+        "earning": perks(program, lang),
+        "text": i18n.localized(design.get("rules_text"), lang) or None,
         "tiers": tiers,
-        "terms": design.get("terms_text"),
+        "terms": i18n.localized(design.get("terms_text"), lang) or None,
         "contact": contact,
     }
+
+
+def perks(program: LoyaltyProgram, lang: str) -> list[str]:
+    """What the program gives, for its kind: points per amount spent; stamps towards a
+    reward; a share of every purchase back as cashback; a discount (the range its tiers
+    give)."""
+    rules = program.rules or {}
+    if program.kind == "stamps":
+        stamp_rule = rules.get("stamps") or {}
+        per_purchase = i18n.plural(lang, "stamp", int(stamp_rule.get("per_purchase", 1)))
+        lines = [i18n.t(lang, "perk_stamps",
+                        stamps=i18n.plural(lang, "stamp", int(stamp_rule.get("goal", 1))),
+                        reward=i18n.localized(stamp_rule.get("reward"), lang))]
+        if stamp_rule.get("min_amount") is not None:
+            lines.append(i18n.t(lang, "perk_stamp_purchase_from", stamps=per_purchase,
+                                amount=i18n.format_money(
+                                    lang, Decimal(str(stamp_rule["min_amount"])),
+                                    program.currency)))
+        else:
+            lines.append(i18n.t(lang, "perk_stamp_purchase", stamps=per_purchase))
+        return lines
+    if program.kind == "cashback":
+        share = Decimal(str((rules.get("cashback") or {}).get("percent", 0)))
+        return [i18n.t(lang, "perk_cashback", percent=i18n.format_percent(lang, share))]
+    if program.kind == "discount":
+        shares = sorted(Decimal(str(t["discount_percent"])) for t in rules.get("tiers") or ()
+                        if t.get("discount_percent") is not None)
+        if not shares:
+            return []
+        if shares[0] == shares[-1]:
+            return [i18n.t(lang, "perk_discount",
+                           percent=i18n.format_percent(lang, shares[0]))]
+        return [i18n.t(lang, "perk_discount_range", low=i18n.format_percent(lang, shares[0]),
+                       high=i18n.format_percent(lang, shares[-1]))]
+    earning = rules.get("earning") or {}
+    if not earning:
+        return []
+    return [i18n.t(lang, "earning", points=_points_word(lang, int(earning["points"])),
+                   amount=i18n.format_money(lang, Decimal(str(earning["per_amount"])),
+                                            program.currency))]
+
+
+def _tier_extras(kind: str, tier: dict[str, Any], lang: str) -> list[str]:
+    """What a tier gives besides its name: the points multiplier (points programs), the
+    cashback share or the discount."""
+    extras = []
+    multiplier = Decimal(str(tier.get("multiplier", "1"))).normalize()
+    if kind == "points" and multiplier != 1:
+        extras.append(i18n.t(lang, "tier_multiplier",
+                             multiplier=i18n.format_number(lang, multiplier)))
+    if kind == "cashback" and tier.get("cashback_percent") is not None:
+        extras.append(i18n.t(lang, "tier_cashback", percent=i18n.format_percent(
+            lang, Decimal(str(tier["cashback_percent"])))))
+    if tier.get("discount_percent") is not None:
+        extras.append(i18n.t(lang, "tier_discount", percent=i18n.format_percent(
+            lang, Decimal(str(tier["discount_percent"])))))
+    return extras
 
 
 def _points_word(lang: str, number: int) -> str:

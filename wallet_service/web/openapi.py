@@ -115,6 +115,8 @@ def _responses(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
         codes.add(401)
     if op.body is not None or op.query is not None or op.media:
         codes.update((400, 422))
+    if op.body is not None or op.media:
+        codes.add(413)  # over the body cap (web/limits.py)
     for code in sorted(codes):
         responses[str(code)] = {"description": HTTPStatus(code).phrase, "content": problem}
     return responses

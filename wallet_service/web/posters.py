@@ -29,7 +29,7 @@ from . import wallet
 from .enroll import brand
 from .enroll import logo_bytes
 from .enroll import message_page
-from .enroll import secure_headers
+from .headers import secure_headers
 
 bp = Blueprint("posters", __name__)
 

@@ -104,7 +104,8 @@ class ApiBlueprint(Blueprint):
 def json_body(*, merge_patch: bool = False) -> Any:
     """The parsed JSON object of the request.
 
-    :raises InvalidInput: the body is missing, not JSON, or not an object.
+    :raises InvalidInput: the body is missing, not JSON, nested too deeply (web/limits.py),
+        or not an object.
     """
     if not (request.is_json or (merge_patch and request.mimetype == MERGE_PATCH_MEDIA_TYPE)):
         types = "application/json" + (f" or {MERGE_PATCH_MEDIA_TYPE}" if merge_patch else "")

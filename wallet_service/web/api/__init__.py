@@ -10,7 +10,10 @@ from __future__ import annotations
 from . import campaigns
 from . import docs
 from . import keys
+from . import locations
 from . import members
+from . import merchant
+from . import personal_data
 from . import posters
 from . import programs
 from . import rewards
@@ -18,5 +21,5 @@ from . import transactions
 from ._blueprint import PREFIX
 from ._blueprint import bp
 
-__all__ = ["PREFIX", "bp", "campaigns", "docs", "keys", "members", "posters", "programs", "rewards",
-           "transactions"]
+__all__ = ["PREFIX", "bp", "campaigns", "docs", "keys", "locations", "members", "merchant",
+           "personal_data", "posters", "programs", "rewards", "transactions"]

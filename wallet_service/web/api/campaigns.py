@@ -6,8 +6,10 @@ from http import HTTPStatus
 
 from ... import schemas as s
 from ...db import utcnow
+from ...local_time import local_date
 from ...services import automations
 from ...services import campaigns
+from ...services import merchants
 from .. import get_session
 from ._blueprint import bp
 from ._blueprint import current_merchant
@@ -26,8 +28,9 @@ def segment(body: s.Segment) -> campaigns.Segment:
               response=s.CampaignOut, status=HTTPStatus.CREATED, errors=(404,),
               tags=("campaigns",))
 def create_campaign(program_id: int, body: s.CampaignCreate) -> s.CampaignOut:
-    """The text replaces the message on the back of every card in the segment, and phones
-    announce it; `reached` counts the cards."""
+    """The text replaces the message on the back of every card in the segment whose member
+    consents to marketing messages (`marketing_consent`), and phones announce it; `reached`
+    counts those cards only: members who never consented or withdrew are not reached."""
     session = get_session()
     campaign = campaigns.send_campaign(session, current_merchant(), program_id, body.text,
                                        segment(body.segment))
@@ -45,12 +48,15 @@ def list_campaigns(program_id: int) -> s.CampaignList:
 @bp.operation("/automations/daily", "POST", summary="Run the daily automations now",
               body=s.DailyRun, response=s.DailyReport, tags=("bonuses",))
 def run_daily(body: s.DailyRun) -> s.DailyReport:
-    """Expiry, reminders, birthday and win-back bonuses and tier review for this merchant's
-    programs (the worker runs them for everyone once a day). Running a day twice does
-    nothing the second time."""
+    """Expiry, reminders, birthday and win-back bonuses, tier review and evergreen coupons
+    for this merchant's programs (the worker runs them for each merchant at midnight in its
+    time zone). Without `day`, today in the merchant's time zone. Running a day twice does nothing the
+    second time."""
     session = get_session()
-    report = automations.run_daily(session, body.day or utcnow().date(),
-                                   merchant_id=current_merchant())
+    now = utcnow()
+    day = body.day or local_date(now, merchants.time_zone_of(session, current_merchant()))
+    report = automations.run_daily(session, day, merchant_id=current_merchant(),
+                                   now=None if body.day else now)
     session.commit()
     return s.DailyReport(**report)
 

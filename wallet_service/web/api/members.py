@@ -1,8 +1,9 @@
-"""Members and their cards: enroll, find, read, close."""
+"""Members and their cards: enroll, find, read, change, assign a tier, close."""
 
 from __future__ import annotations
 
 from http import HTTPStatus
+from typing import Any
 
 from pydantic import Field
 from sqlalchemy.orm import Session
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 from ... import schemas as s
 from ...models import Member
 from ...services import members
+from ...services import tiers
 from .. import get_session
 from .. import wallet
 from ._blueprint import bp
@@ -35,7 +37,7 @@ class MemberQuery(s.Strict):
     barcode: str | None = Field(None, min_length=1, max_length=64,
                                 description="The card number as scanned from the barcode")
     phone: str | None = Field(None, min_length=3, max_length=40)
-    program_id: int | None = Field(None, ge=1)
+    program_id: s.Id | None = None
     limit: int = Field(50, ge=1, le=200)
     cursor: str | None = Field(None, pattern=r"^\d{1,18}$",
                                description="`next_cursor` of the previous page")
@@ -72,6 +74,52 @@ def list_members(program_id: int, query: MemberQuery) -> s.MemberList:
 def get_member(member_id: int) -> s.MemberOut:
     session = get_session()
     return _answer(session, members.get_member(session, current_merchant(), member_id))
+
+
+@bp.operation("/members/<int:member_id>", "PATCH", summary="Change a member's details",
+              body=s.MemberUpdate, merge_patch=True, response=s.MemberOut, errors=(404, 409),
+              tags=("members",))
+def update_member(member_id: int, body: dict[str, Any]) -> s.MemberOut:
+    """`name`, `phone`, `email`, `birthday` and `external_id`, checked as at enrollment: the
+    phone is normalized to E.164, and a phone or external id of another member of the
+    program gives 409. `null` clears `email`, `birthday` or `external_id`; `name` and
+    `phone` cannot be cleared (422). A new name reaches the member's card in the wallets."""
+    session = get_session()
+    member = members.update_member(session, current_merchant(), member_id, body,
+                                   default_region=wallet().settings.default_region)
+    session.commit()
+    return _answer(session, member)
+
+
+@bp.operation("/members/<int:member_id>/tier", "POST", summary="Assign a tier to a member",
+              body=s.TierAssign, response=s.MemberOut, errors=(404, 409), tags=("members",))
+def assign_tier(member_id: int, body: s.TierAssign) -> s.MemberOut:
+    """A paid or VIP membership: the card gets `tier` at once (a `tier_set` entry in the
+    history) and the daily tier review does not lower it through `until` (inclusive; without
+    `until`, until the assignment is ended). After that day the review recomputes the tier
+    by the program's rules. Purchases may still raise the card above it. An unknown tier or
+    a past `until` gives 422; `"tier": null` ends the assignment, as `DELETE` does; a closed
+    card gives 409."""
+    session = get_session()
+    if body.tier is None:
+        member = tiers.end_manual_tier(session, current_merchant(), member_id)
+    else:
+        member = tiers.assign_tier(session, current_merchant(), member_id, body.tier,
+                                   body.until)
+    session.commit()
+    return _answer(session, member)
+
+
+@bp.operation("/members/<int:member_id>/tier", "DELETE", summary="End an assigned tier",
+              response=s.MemberOut, errors=(404, 409), tags=("members",))
+def end_manual_tier(member_id: int) -> s.MemberOut:
+    """Ends the merchant's tier assignment now: the card takes the tier the program's rules
+    give it today (a `tier_set` entry in the history). Without an assignment nothing
+    changes."""
+    session = get_session()
+    member = tiers.end_manual_tier(session, current_merchant(), member_id)
+    session.commit()
+    return _answer(session, member)
 
 
 @bp.operation("/members/<int:member_id>/close", "POST", summary="Close a member's card",

@@ -68,9 +68,11 @@ def _image_kind(kind: str) -> str:
               response=s.ProgramImageOut, errors=(404, 413), tags=("programs",),
               media=("image/png", "image/jpeg"))
 def put_program_image(program_id: int, kind: str) -> s.ProgramImageOut:
-    """Send the image itself as the body (PNG or JPEG, any size; or a multipart form field
-    `file`). It is converted once to the exact sizes Wallet uses at @1x, @2x and @3x; every
-    card of the program is then updated on customers' phones."""
+    """Send the image itself as the body (PNG or JPEG up to 10 MB and 8192 pixels a side; or
+    a multipart form field `file`). It is converted once to the exact sizes Wallet uses at
+    @1x, @2x and @3x; every card of the program is then updated on customers' phones. 413:
+    too large; 422: too elongated for the kind (a strip is cropped to 375×123 pt, a logo
+    fitted into 160×50 pt, an icon into 29×29 pt)."""
     _image_kind(kind)
     upload = request.files.get("file")
     data = upload.read() if upload is not None else request.get_data()

@@ -1,4 +1,4 @@
-"""The rewards catalog and coupons."""
+"""The rewards catalog and coupons: create, change, retire, claim and use."""
 
 from __future__ import annotations
 
@@ -30,10 +30,37 @@ def create_reward(program_id: int, body: s.RewardCreate) -> s.RewardOut:
 
 
 @bp.operation("/programs/<int:program_id>/rewards", "GET", summary="The rewards catalog",
-              response=s.RewardList, errors=(404,), tags=("rewards",))
-def list_rewards(program_id: int) -> s.RewardList:
-    return s.RewardList(items=[reward_out(r) for r in
-                               rewards.list_rewards(get_session(), current_merchant(), program_id)])
+              query=s.RewardQuery, response=s.RewardList, errors=(404,), tags=("rewards",))
+def list_rewards(program_id: int, query: s.RewardQuery) -> s.RewardList:
+    """Rewards members can claim; retired ones too with `include_retired=true`."""
+    found = rewards.list_rewards(get_session(), current_merchant(), program_id,
+                                 include_retired=query.include_retired)
+    return s.RewardList(items=[reward_out(r) for r in found])
+
+
+@bp.operation("/programs/<int:program_id>/rewards/<int:reward_id>", "PATCH",
+              summary="Change a catalog reward", body=s.RewardUpdate, merge_patch=True,
+              response=s.RewardOut, errors=(404,), tags=("rewards",))
+def update_reward(program_id: int, reward_id: int, body: dict[str, Any]) -> s.RewardOut:
+    """`name`, `description`, `cost_points`, `cost_stamps`; the merged reward is checked as
+    a new one is (exactly one cost). Claims already made keep their entries."""
+    session = get_session()
+    reward = rewards.update_reward(session, current_merchant(), program_id, reward_id, body)
+    session.commit()
+    return reward_out(reward)
+
+
+@bp.operation("/programs/<int:program_id>/rewards/<int:reward_id>/retire", "POST",
+              summary="Retire a catalog reward", response=s.RewardOut, errors=(404,),
+              tags=("rewards",))
+def retire_reward(program_id: int, reward_id: int) -> s.RewardOut:
+    """The reward leaves the catalog (`active` turns false) and can no longer be claimed:
+    claiming it gives 404, as for a reward that does not exist. Claims already made stay in
+    the members' histories. Retiring twice is harmless."""
+    session = get_session()
+    reward = rewards.retire_reward(session, current_merchant(), program_id, reward_id)
+    session.commit()
+    return reward_out(reward)
 
 
 @bp.operation("/members/<int:member_id>/rewards/<int:reward_id>/redeem", "POST",
@@ -55,11 +82,38 @@ def redeem_reward(member_id: int, reward_id: int) -> Any:
               response=s.CouponOut, status=HTTPStatus.CREATED, errors=(404,), tags=("rewards",))
 def create_coupon(program_id: int, body: s.CouponCreate) -> s.CouponOut:
     """The segment (`member_ids`, `tier`, `inactive_days`, `birthday_month`) is resolved
-    now; every card in it shows the coupon while it is valid and unused."""
+    now; every card in it shows the coupon while it is valid and unused. An `evergreen`
+    coupon also reaches members who enter the segment later: the daily job gives it to them,
+    once per member, until `valid_until`. A `segment.tier` the program does not have is
+    422."""
     session = get_session()
     coupon, _ = rewards.create_coupon(session, current_merchant(), program_id, rewards.NewCoupon(
         title=body.title, description=body.description, segment=segment(body.segment),
-        valid_from=body.valid_from, valid_until=body.valid_until))
+        valid_from=body.valid_from, valid_until=body.valid_until, evergreen=body.evergreen))
+    session.commit()
+    return coupon_out(coupon, *rewards.coupon_counts(session, coupon.id))
+
+
+@bp.operation("/programs/<int:program_id>/coupons/<int:coupon_id>", "PATCH",
+              summary="Change a coupon", body=s.CouponUpdate, merge_patch=True,
+              response=s.CouponOut, errors=(404,), tags=("rewards",))
+def update_coupon(program_id: int, coupon_id: int, body: dict[str, Any]) -> s.CouponOut:
+    """`title`, `description`, `valid_until`; the merged coupon is checked as a new one is.
+    Every card that shows the coupon is updated on the customer's phone."""
+    session = get_session()
+    coupon = rewards.update_coupon(session, current_merchant(), program_id, coupon_id, body)
+    session.commit()
+    return coupon_out(coupon, *rewards.coupon_counts(session, coupon.id))
+
+
+@bp.operation("/programs/<int:program_id>/coupons/<int:coupon_id>/retire", "POST",
+              summary="Retire a coupon", response=s.CouponOut, errors=(404,),
+              tags=("rewards",))
+def retire_coupon(program_id: int, coupon_id: int) -> s.CouponOut:
+    """The coupon leaves every card that shows it and can no longer be used (404); a member
+    who used it keeps it in their coupons and history. Retiring twice is harmless."""
+    session = get_session()
+    coupon = rewards.retire_coupon(session, current_merchant(), program_id, coupon_id)
     session.commit()
     return coupon_out(coupon, *rewards.coupon_counts(session, coupon.id))
 

@@ -4,6 +4,7 @@ Services never build response models; views call these."""
 
 from __future__ import annotations
 
+import datetime as dt
 from http import HTTPStatus
 from typing import Any
 
@@ -13,14 +14,19 @@ from ... import rules
 from ... import schemas as s
 from ... import urls
 from ...config import Settings
+from ...db import utcnow
 from ...models import ApiKey
 from ...models import Campaign
 from ...models import Coupon
+from ...models import Location
 from ...models import LoyaltyCard
 from ...models import LoyaltyProgram
 from ...models import Member
+from ...models import Merchant
 from ...models import Reward
 from ...services import ledger
+from ...services import wallet_events
+from ...services.personal_data import MemberData
 from ...services.programs import program_document
 from ...services.rewards import MemberCoupon
 from ..links import member_links
@@ -50,37 +56,107 @@ def member_out(session: Session, settings: Settings, member: Member) -> s.Member
         birthday=member.birthday,
         external_id=member.external_id,
         consent=(
-            s.Consent(text=member.consent_text, accepted_at=member.consent_at)
+            s.Consent(text=member.consent_text, accepted_at=member.consent_at,
+                      withdrawn_at=member.consent_withdrawn_at)
             if member.consent_text and member.consent_at else None
         ),
+        marketing_consent=marketing_consent_out(member),
         answers=member.answers or {},
         source=member.source,
+        erased_at=member.erased_at,
         serial_number=card.serial_number,
         card_number=card.serial_number,
         status=card.status,
         balance=card.balance,
         tier=card.tier,
+        manual_tier=(s.ManualTierOut(tier=card.manual_tier, until=card.manual_tier_until)
+                     if card.manual_tier is not None else None),
         lifetime_points=card.lifetime_points,
         lifetime_spend=rules.from_minor(program.currency, card.lifetime_spend_minor),
         stamps=card.stamps,
+        stamp_debt=card.stamp_debt,
         visits=card.visits,
         referral_code=card.referral_code,
         message=card.message,
+        reminder=card.reminder,
         version=card.version,
-        tier_progress=tier_progress_out(program, card),
+        **standing_out(card_standing(session, program, card)),
         created_at=member.created_at,
         **member_links(settings, card, session),
     )
 
 
-def tier_progress_out(program: LoyaltyProgram, card: LoyaltyCard) -> s.TierProgressOut | None:
-    progress = rules.tier_progress(
-        program.rules, program.currency, card.tier,
-        rules.Totals(card.lifetime_points, card.lifetime_spend_minor, card.visits))
-    if progress is None:
-        return None
-    return s.TierProgressOut(next_tier=progress.next_tier, basis=progress.basis,
-                             left=progress.left, percent=progress.percent)
+def marketing_consent_out(member: Member) -> s.MarketingConsentOut:
+    return s.MarketingConsentOut(given=member.marketing_consent,
+                                 text=member.marketing_consent_text,
+                                 accepted_at=member.marketing_consent_at,
+                                 withdrawn_at=member.marketing_consent_withdrawn_at)
+
+
+def wallet_event_out(event: wallet_events.Event) -> s.WalletEventOut:
+    return s.WalletEventOut(id=event.id, member_id=event.member_id, wallet=event.wallet,
+                            event=event.event, cause=event.cause,
+                            occurred_at=event.occurred_at)
+
+
+def member_export(data: MemberData, exported_at: dt.datetime) -> s.MemberExport:
+    """A member's data as the export file holds it."""
+    member, card = data.member, data.member.card
+    return s.MemberExport(
+        exported_at=exported_at,
+        member=s.ExportedMember(
+            id=member.id, program_id=member.program_id, name=member.name, phone=member.phone,
+            email=member.email, birthday=member.birthday, external_id=member.external_id,
+            answers=member.answers or {}, source=member.source, created_at=member.created_at,
+            erased_at=member.erased_at),
+        consents=s.ExportedConsents(
+            data_processing=s.ProcessingConsentOut(
+                text=member.consent_text, accepted_at=member.consent_at,
+                withdrawn_at=member.consent_withdrawn_at),
+            marketing=marketing_consent_out(member)),
+        card=s.ExportedCard(
+            serial_number=card.serial_number, status=card.status, balance=card.balance,
+            tier=card.tier, lifetime_points=card.lifetime_points,
+            lifetime_spend=rules.from_minor(data.currency, card.lifetime_spend_minor),
+            stamps=card.stamps, visits=card.visits, last_visit_at=card.last_visit_at,
+            referral_code=card.referral_code, message=card.message, version=card.version,
+            created_at=card.created_at),
+        transactions=[transaction_out(e, data.currency) for e in data.transactions],
+        coupons=[member_coupon_out(c) for c in data.coupons],
+        registrations=data.apple_devices,
+        wallet_events=[wallet_event_out(e) for e in data.wallet_events],
+    )
+
+
+def card_standing(session: Session, program: LoyaltyProgram,
+                  card: LoyaltyCard) -> rules.Standing:
+    """What the card holds for its program's kind, and the way to the next tier over the
+    program's tier basis and window, as the pass and the card page show it."""
+    totals = ledger.tier_totals(session, card, program.rules, utcnow().date())
+    return rules.standing(program.kind, program.rules, program.currency, card, totals)
+
+
+def standing_out(standing: rules.Standing) -> dict[str, Any]:
+    """The member answer's fields that say what the card holds for its program's kind
+    (:func:`wallet_service.rules.standing`, as the pass, the Google card and the card page
+    show it)."""
+    progress, upcoming = standing.tier_progress, standing.next_discount
+    return {
+        "tier_progress": None if progress is None else s.TierProgressOut(
+            next_tier=progress.next_tier, basis=progress.basis, left=progress.left,
+            percent=progress.percent),
+        "kind": standing.kind,
+        "stamps_goal": standing.stamps_goal,
+        "rewards_ready": standing.rewards_ready,
+        "reward": standing.reward,
+        "cashback": (None if standing.cashback is None
+                     else s.MoneyOut(amount=standing.cashback, currency=standing.currency)),
+        "cashback_percent": standing.cashback_percent,
+        "discount_percent": standing.discount_percent,
+        "next_discount": None if upcoming is None else s.NextDiscountOut(
+            tier=upcoming.tier, percent=upcoming.percent, basis=upcoming.basis,
+            left=upcoming.left, spend_left=upcoming.spend_left),
+    }
 
 
 def transaction_out(txn: ledger.Entry, currency: str) -> s.TransactionOut:
@@ -110,14 +186,15 @@ def coupon_out(coupon: Coupon, granted: int, used: int) -> s.CouponOut:
     return s.CouponOut(id=coupon.id, program_id=coupon.program_id, title=coupon.title,
                        description=coupon.description, segment=s.Segment(**coupon.segment),
                        valid_from=coupon.valid_from, valid_until=coupon.valid_until,
-                       granted=granted, used=used)
+                       granted=granted, used=used, retired_at=coupon.retired_at,
+                       evergreen=coupon.evergreen)
 
 
 def member_coupon_out(c: MemberCoupon) -> s.MemberCoupon:
     return s.MemberCoupon(grant_id=c.grant_id, coupon_id=c.coupon_id, title=c.title,
                           description=c.description,
                           valid_from=c.valid_from, valid_until=c.valid_until,
-                          used_at=c.used_at)
+                          used_at=c.used_at, retired_at=c.retired_at)
 
 
 def campaign_out(campaign: Campaign) -> s.CampaignOut:
@@ -126,16 +203,33 @@ def campaign_out(campaign: Campaign) -> s.CampaignOut:
                          created_at=campaign.created_at)
 
 
+def merchant_out(merchant: Merchant) -> s.MerchantOut:
+    return s.MerchantOut(id=merchant.id, name=merchant.name, time_zone=merchant.time_zone)
+
+
+def location_out(location: Location, merchant_time_zone: str) -> s.LocationOut:
+    """The store; without a time zone of its own it is in the merchant's."""
+    return s.LocationOut(
+        id=location.id, name=location.name, address=location.address,
+        latitude=location.latitude, longitude=location.longitude,
+        time_zone=location.time_zone,
+        effective_time_zone=location.time_zone or merchant_time_zone,
+        relevant_text=location.relevant_text,
+        created_at=location.created_at, updated_at=location.updated_at)
+
+
 def api_key_out(key: ApiKey) -> s.ApiKeyOut:
     return s.ApiKeyOut(id=key.id, name=key.name, prefix=key.prefix,
                        created_at=key.created_at, revoked_at=key.revoked_at)
 
 
 def transaction_result(posted: ledger.Posted) -> Any:
-    """The answer to a posted operation: 201 with the entry and the new balance; a replay
-    says so in ``Idempotent-Replayed``."""
+    """The answer to a posted operation: 201 with the entry and the card's balance and tier
+    after everything the request did (a first purchase's referral bonus included; the
+    entry's own ``balance_after`` stays the entry's); a replay says so in
+    ``Idempotent-Replayed``."""
     txn = posted.entry
     result = s.TransactionResult(transaction=transaction_out(txn, posted.currency),
-                                 balance=txn.balance_after, tier=txn.tier_after)
+                                 balance=posted.balance, tier=posted.tier)
     headers = {"Idempotent-Replayed": "true"} if posted.replayed else {}
     return result, HTTPStatus.CREATED, headers

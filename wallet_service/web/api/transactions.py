@@ -94,7 +94,9 @@ def post_stamps(member_id: int, body: s.StampCreate) -> Any:
               tags=("bonuses",))
 def post_action(member_id: int, body: s.ActionCreate) -> Any:
     """The bonus of `bonuses.actions[action]` (a survey, a review). With a `reference`, the
-    same action earns once (409 the second time)."""
+    same action earns once (409 the second time). Without one, the action earns once per
+    member per `bonuses.action_period_days` (once ever when the program sets no period); a
+    repeat within the period is 409 naming `action`."""
     session = get_session()
     entry = bonuses.record_action(session, current_merchant(), member_id, body.action,
                                       body.reference)
