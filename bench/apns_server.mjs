@@ -1,12 +1,14 @@
 // A minimal APNs-like HTTP/2 server on Node's native http2, for bench/apns.py.
 //
 //   node bench/apns_server.mjs --cert server.pem --key server.key --ca ca.pem \
-//        [--max-streams 1000] [--goaway-after N]
+//        [--max-streams 1000] [--goaway-after N] [--log-requests]
 //
 // TLS with a required client certificate issued by --ca (like APNs certificate auth, spec §4.2),
 // ALPN h2 only. Every POST /3/device/<token> with apns-topic and body {} gets 200 and an
 // apns-id; anything else gets the APNs error status and reason. Listens on 127.0.0.1 on a free
 // port and prints {"port": N} on stdout once ready; prints {"requests": N} and exits on SIGTERM.
+// --log-requests also prints {"token": "...", "at": <ms since the epoch>} for every push
+// answered 200, for bench/push_latency.py to time pushes against the requests that caused them.
 // Written in Node so that the server, not the Python client, is never the bottleneck (§4.5).
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -20,9 +22,11 @@ const { values } = parseArgs({
     ca: { type: "string" },
     "max-streams": { type: "string", default: "1000" },
     "goaway-after": { type: "string", default: "0" },
+    "log-requests": { type: "boolean", default: false },
   },
 });
 const goawayAfter = Number(values["goaway-after"]);
+const logRequests = values["log-requests"];
 let requests = 0;
 
 const server = http2.createSecureServer({
@@ -68,6 +72,10 @@ server.on("session", (session) => {
       if (!/^[0-9a-fA-F]+$/.test(path.slice(10))) return reply(stream, 400, "BadDeviceToken");
       if (!headers["apns-topic"]) return reply(stream, 400, "MissingTopic");
       if (body !== "{}") return reply(stream, 400, body ? "BadPayload" : "PayloadEmpty");
+      if (logRequests) {
+        const at = performance.timeOrigin + performance.now();
+        process.stdout.write(JSON.stringify({ token: path.slice(10), at }) + "\n");
+      }
       return reply(stream, 200);
     });
   });

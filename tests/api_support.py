@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import Flask
@@ -43,6 +44,17 @@ class Api:
         r = self.post(f"/programs/{program_id}/members", body)
         assert r.status_code == 201, r.json
         return r.json  # type: ignore[no-any-return]
+
+    def run_daily(self, day: dt.date) -> dict[str, Any]:
+        """The merchant's daily job for ``day``, called as the worker calls it: how tests
+        move time forward (the API runs no day to come). Returns the report."""
+        from wallet_service.services.automations import run_daily
+
+        state = self.client.application.extensions["wallet"]
+        with state.sessions() as s:
+            report = run_daily(s, day, merchant_id=self.merchant_id)
+            s.commit()
+        return report
 
 
 def make_merchant(app: Flask, name: str = "Merchant",

@@ -111,7 +111,8 @@ def _imports_of(module: str) -> set[str]:
 
 
 @pytest.mark.parametrize("module", ["wallet_service.rules", "wallet_service.urls",
-                                    "wallet_service.errors", "wallet_service.merge_patch"])
+                                    "wallet_service.errors", "wallet_service.merge_patch",
+                                    "wallet_service.permissions"])
 def test_pure_modules_import_no_framework_database_or_network(module):
     assert not _imports_of(module) & {"flask", "sqlalchemy", "requests", "httpx", "socket",
                                       "h2", "os", "pathlib"}

@@ -211,9 +211,7 @@ def test_retired_coupon_that_starts_later_is_not_refreshed_by_the_daily_job(api)
     before = version(api, m)
     api.post(f"/programs/{program['id']}/coupons/{coupon['id']}/retire")
     assert version(api, m) == before  # not shown yet, so no card changed
-    day = (now + dt.timedelta(days=2)).date().isoformat()
-    r = api.post("/automations/daily", {"day": day})
-    assert r.status_code == 200 and r.json["coupons_refreshed"] == 0
+    assert api.run_daily((now + dt.timedelta(days=2)).date())["coupons_refreshed"] == 0
     assert version(api, m) == before
 
 

@@ -450,11 +450,15 @@ def test_google_button_only_when_configured_and_first_on_android(app, api, clien
         FAKE_ISSUER, app.extensions["wallet"].settings.public_url, FakeGoogle())
     android = client.get(path, headers={"User-Agent": ANDROID}).get_data(as_text=True)
     iphone = client.get(path, headers={"User-Agent": IPHONE}).get_data(as_text=True)
-    oid = object_id(FAKE_ISSUER, member["card_number"])
-    save = f'href="https://pay.google.com/gp/v/save/jwt-{oid}"'
+    # The button is the service's own link; Google's save link comes when it is tapped.
+    save = f'href="{member["card_url"]}/google"'
     assert save in android and save in iphone
     assert android.index('id="add-google"') < android.index('id="add-apple"')
     assert iphone.index('id="add-apple"') < iphone.index('id="add-google"')
+    tapped = client.get(path + "/google")
+    oid = object_id(FAKE_ISSUER, member["card_number"])
+    assert tapped.status_code == 303
+    assert tapped.headers["Location"] == f"https://pay.google.com/gp/v/save/jwt-{oid}"
 
 
 def test_closed_card_has_no_wallet_buttons(api, client):

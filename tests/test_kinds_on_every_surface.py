@@ -14,6 +14,7 @@ from test_google_cards import gapi  # noqa: F401
 from test_google_cards import gapp  # noqa: F401
 from test_google_cards import google  # noqa: F401
 from test_google_cards import keys  # noqa: F401
+from test_google_cards import saved
 from test_google_cards import worker  # noqa: F401
 from wallet_pass import card_page
 from wallet_pass import download
@@ -48,7 +49,7 @@ def every_surface(gapi, google, worker, kind):  # noqa: F811
     """A member of a program of ``kind``, after its operations, on every surface."""
     program = gapi.program(name="Corner", kind=kind, languages=["en", "ru"], **PROGRAMS[kind])
     member = gapi.member(program["id"])
-    assert member["google_save_url"]
+    saved(gapi, member)  # the customer adds the card to Google Wallet
     for path, body in OPERATIONS[kind]:
         r = gapi.post(f"/members/{member['id']}/{path}", body)
         assert r.status_code == 201, r.json

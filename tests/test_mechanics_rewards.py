@@ -172,9 +172,7 @@ def test_daily_job_refreshes_cards_when_a_coupon_starts_and_ends(api):
     day = now.date()
 
     def run(offset):
-        r = api.post("/automations/daily", {"day": (day + dt.timedelta(days=offset)).isoformat()})
-        assert r.status_code == 200, r.json
-        return r.json["coupons_refreshed"]
+        return api.run_daily(day + dt.timedelta(days=offset))["coupons_refreshed"]
 
     assert run(0) == 0  # not started yet
     assert run(2) == 1 and run(2) == 0  # started: once, however often the day runs

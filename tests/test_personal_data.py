@@ -24,6 +24,7 @@ from test_google_cards import gapi
 from test_google_cards import gapp
 from test_google_cards import google
 from test_google_cards import keys
+from test_google_cards import saved
 from test_google_cards import worker
 
 from wallet_service import i18n
@@ -116,6 +117,7 @@ def test_erasure_leaves_no_personal_data_anywhere_and_keeps_the_totals(gapi, gap
                                                                         worker):
     program, member = enroll_distinctive(gapi)
     mid, serial = member["id"], member["serial_number"]
+    saved(gapi, member)  # the customer adds the card to Google Wallet
     other = gapi.member(program["id"], name="Boris Keeper", phone="+7 916 000-00-01")
     # Purchases and the free text a till and a CRM put next to them.
     assert gapi.post(f"/members/{mid}/transactions", {"type": "earn", "amount": "500"},

@@ -237,7 +237,7 @@ def test_content_types(api):
     assert patch(api, program, {"name": "B"}, f"{MERGE}; charset=utf-8").json["name"] == "B"
     assert patch(api, program, {"name": "C"}).json["name"] == "C"
     r = patch(api, program, {"name": "D"}, "text/plain")
-    assert r.status_code == 400 and r.json["errors"][0]["field"] == "body"
+    assert r.status_code == 415 and r.json["errors"][0]["field"] == "body"
     assert MERGE in r.json["detail"]
     r = api.client.patch(f"/api/v1/programs/{program['id']}", data="[1]",
                          headers={"Authorization": f"Bearer {api.key}", "Content-Type": MERGE})

@@ -102,8 +102,8 @@ def test_body_that_is_not_a_json_object(api):
     assert r.json["errors"][0]["field"] == "body"
     r = api.post("/programs", json=[1, 2])
     assert r.status_code == 400
-    r = api.post("/programs", data="name=x")
-    assert r.status_code == 400
+    r = api.post("/programs", data="name=x")  # a body of no (or another) media type
+    assert r.status_code == 415 and r.json["errors"][0]["field"] == "body"
 
 
 def test_unknown_program_is_404(api):

@@ -6,7 +6,6 @@ The service reaches the stand-in only through its settings (APNs URL and CA bund
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import signal
@@ -19,21 +18,20 @@ from pathlib import Path
 import pytest
 from apns_standin import ApnsStandIn
 from apns_standin import Reply
-from apple_device import Device
 from apple_device import balance_of
 from push_support import PASS_TYPE
+from push_support import Clock
+from push_support import WorkerFactory
+from push_support import count
+from push_support import register
+from push_support import tokens_of
 from push_support import worker_env
-from sqlalchemy import func
 from sqlalchemy import select
 
-from wallet_service.models import CardChange
 from wallet_service.models import DeliveryJob
 from wallet_service.models import Device as DeviceRow
-from wallet_service.models import LoyaltyCard
 from wallet_service.models import PushAttempt
 from wallet_service.models import Registration
-from wallet_service.state import make_push_client
-from wallet_service.worker import Worker
 
 
 @pytest.fixture
@@ -42,54 +40,11 @@ def apns(apns_certs):
         yield standin
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = dt.datetime.now(dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
 @pytest.fixture
 def make_worker(app, apns):
-    made = []
-
-    def make(clock=None, **changes):
-        changes.setdefault("push_debounce_seconds", 0.0)
-        settings = dataclasses.replace(
-            app.extensions["wallet"].settings, push_backend="apns", apns_url=apns.url,
-            apns_ca_file=str(apns.certs.ca_file), **changes)
-        push = make_push_client(settings, app.extensions["wallet"].passes)
-        made.append(push)
-        return Worker(sessions=app.extensions["wallet"].sessions, push=push,
-                      settings=settings, clock=clock or Clock())
-
-    yield make
-    for push in made:
-        push.close()
-
-
-def tokens_of(app):
-    with app.extensions["wallet"].sessions() as s:
-        return dict(s.execute(select(LoyaltyCard.serial_number,
-                                     LoyaltyCard.authentication_token)).all())
-
-
-def register(app, client, members, n_devices=1, prefix="lib"):
-    tokens = tokens_of(app)
-    phones = []
-    for d in range(n_devices):
-        phone = Device(client, f"{prefix}-{d}", f"{d:064x}")
-        for m in members:
-            assert phone.register(m["serial_number"], tokens[m["serial_number"]]).status_code == 201
-        phone.sync(tokens)
-        phones.append(phone)
-    return phones, tokens
-
-
-def count(app, model, *where):
-    with app.extensions["wallet"].sessions() as s:
-        return s.scalar(select(func.count()).select_from(model).where(*where))
+    factory = WorkerFactory(app, apns)
+    yield factory
+    factory.close()
 
 
 def test_points_change_pushes_the_device_and_it_fetches_the_new_pass(app, api, client, apns,
@@ -110,41 +65,6 @@ def test_points_change_pushes_the_device_and_it_fetches_the_new_pass(app, api, c
     assert count(app, DeliveryJob) == 0
     assert count(app, PushAttempt, PushAttempt.outcome == "delivered") == 1
     assert worker.run_once() == 0  # nothing left
-
-
-def test_a_burst_of_changes_is_one_push_per_device(app, api, client, apns, make_worker):
-    program = api.program()
-    members = [api.member(program["id"], phone=f"+7912000000{i}") for i in range(2)]
-    phones, _ = register(app, client, members, n_devices=3)
-    # The worker's clock is injected and moved by the test: how fast this machine posts the
-    # changes cannot split the burst over two debounce windows.
-    clock = Clock()
-    worker = make_worker(clock=clock, push_debounce_seconds=1.0)
-    stop = threading.Event()
-    runner = threading.Thread(target=worker.run, args=(stop,))
-    runner.start()
-    try:
-        for i in range(10):  # ten changes within 0.8 s of the worker's clock, to both cards
-            api.post(f"/members/{members[i % 2]['id']}/transactions", {"type": "earn", "points": 1})
-            clock.now += dt.timedelta(seconds=0.08)
-        deadline = time.monotonic() + 10
-        while count(app, CardChange) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert count(app, CardChange) == 0, "the worker did not sequence the changes"
-        assert apns.requests == []  # the debounce window is still open
-        clock.now += dt.timedelta(seconds=1)  # it closes
-        deadline = time.monotonic() + 10
-        while len(apns.requests) < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        stop.set()
-        runner.join()
-    clock.now += dt.timedelta(minutes=5)
-    worker.run_once()  # would a second round of pushes follow?
-    per_device = {}
-    for r in apns.requests:
-        per_device[r.token] = per_device.get(r.token, 0) + 1
-    assert per_device == {p.push_token: 1 for p in phones}
 
 
 # APNs's 410 ``timestamp`` (when it judged the token dead) is given as an offset from the

@@ -14,16 +14,15 @@ from sqlalchemy import select
 
 # The Google Wallet stand-in and the service configured for it, as the Google card tests
 # set them up.
-from test_google_cards import ISSUER
 from test_google_cards import account  # noqa: F401
 from test_google_cards import gapi  # noqa: F401
 from test_google_cards import gapp  # noqa: F401
 from test_google_cards import google  # noqa: F401
 from test_google_cards import keys  # noqa: F401
 from test_google_cards import patches
+from test_google_cards import saved
 from test_google_cards import worker  # noqa: F401
 
-from wallet_service.google import object_id
 from wallet_service.models import CardChange
 from wallet_service.models import LoyaltyCard
 
@@ -249,7 +248,7 @@ def test_google_object_carries_the_stores_as_merchant_locations(gapi, google, wo
     program = gapi.program(design={"locations": [design_location(1)]})
     gapi.post("/locations", TVERSKAYA)
     member = gapi.member(program["id"])
-    oid = object_id(ISSUER, member["serial_number"])
+    oid = saved(gapi, member)
     assert google.objects[oid]["merchantLocations"] == [
         {"latitude": 40.01, "longitude": 20.01}, {"latitude": 55.7575, "longitude": 37.6135}]
 

@@ -13,6 +13,7 @@ from test_google_cards import gapi  # noqa: F401
 from test_google_cards import gapp  # noqa: F401
 from test_google_cards import google  # noqa: F401
 from test_google_cards import keys  # noqa: F401
+from test_google_cards import saved
 from test_google_cards import worker  # noqa: F401
 from test_mechanics_automations import booked_on
 from test_mechanics_automations import daily
@@ -106,6 +107,7 @@ def test_reward_coupon_and_campaign_texts_per_language(gapi, google, worker):  #
                            design={"rules_text": RULES},
                            stamps={"goal": 5, "reward": {"ru": "кофе", "en": "a coffee"}})
     member = gapi.member(program["id"], marketing_consent=True)
+    saved(gapi, member)  # the customer adds the card to Google Wallet
     reward = gapi.post(f"/programs/{program['id']}/rewards",
                        {"name": {"en": "Cake", "ru": "Пирожное"}, "cost_stamps": 3})
     assert reward.status_code == 201, reward.json

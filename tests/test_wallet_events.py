@@ -24,6 +24,7 @@ from test_google_cards import gapi
 from test_google_cards import gapp
 from test_google_cards import google
 from test_google_cards import keys
+from test_google_cards import saved
 from test_push_delivery import apns
 from test_push_delivery import make_worker
 
@@ -73,6 +74,7 @@ def test_installs_and_removals_in_both_wallets_are_listed_in_order(gapi, gapp, k
     assert iphone.unregister(a_serial, a_token).status_code == 200  # already gone
     assert ipad.unregister(a_serial, a_token).status_code == 200
     # Google: the customer saves and deletes Boris's card.
+    saved(gapi, boris)
     callback(client, keys, b_serial, "save")
     callback(client, keys, b_serial, "del")
     # Apple again: a phone whose token APNs declares dead loses the card's last device.

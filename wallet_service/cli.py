@@ -13,10 +13,15 @@ import click
 from flask import Flask
 
 from .errors import WalletError
+from .permissions import DEFAULT_SCOPE
+from .permissions import Scope
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
     from .config import Settings
     from .state import WalletState
+    from .wakeup import Doorbell
 
 
 def _app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -92,30 +97,34 @@ def db_check() -> None:
                    "(default: WALLET_DEFAULT_TIME_ZONE).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def create_merchant(name: str, time_zone: str | None, as_json: bool) -> None:
-    """Create a merchant and print its first API key (shown only once)."""
+    """Create a merchant and print its first API key (scope admin, shown only once)."""
     from .services.merchants import create_merchant as create
 
     state = _state()
     with state.sessions() as session:
         try:
-            merchant, _key, raw = create(
+            merchant, key, raw = create(
                 session, name, time_zone=time_zone or state.settings.default_time_zone)
         except WalletError as exc:
             raise click.ClickException(exc.message) from None
         session.commit()
     if as_json:
         click.echo(json.dumps({"merchant_id": merchant.id, "api_key": raw,
-                               "time_zone": merchant.time_zone}))
+                               "scope": key.scope, "time_zone": merchant.time_zone}))
     else:
         click.echo(f"merchant {merchant.id} created ({merchant.time_zone}); "
-                   f"API key (shown once): {raw}")
+                   f"API key ({key.scope}, shown once): {raw}")
 
 
 @main.command("create-api-key")
 @click.option("--merchant-id", type=int, required=True)
 @click.option("--name", default="cli")
+@click.option("--scope", type=click.Choice([scope.value for scope in Scope]),
+              default=DEFAULT_SCOPE.value, show_default=True,
+              help="What the key may do: admin everything, till what a point of sale needs "
+                   "(read, enroll, transactions), read only read (README: Permissions).")
 @click.option("--json", "as_json", is_flag=True)
-def create_api_key(merchant_id: int, name: str, as_json: bool) -> None:
+def create_api_key(merchant_id: int, name: str, scope: str, as_json: bool) -> None:
     """Issue another API key for a merchant."""
     from .models import Merchant
     from .services.merchants import create_api_key as create
@@ -123,12 +132,13 @@ def create_api_key(merchant_id: int, name: str, as_json: bool) -> None:
     with _state().sessions() as session:
         if session.get(Merchant, merchant_id) is None:
             raise click.ClickException(f"merchant {merchant_id} not found")
-        key, raw = create(session, merchant_id, name)
+        key, raw = create(session, merchant_id, name, scope=Scope(scope))
         session.commit()
     if as_json:
-        click.echo(json.dumps({"merchant_id": merchant_id, "key_id": key.id, "api_key": raw}))
+        click.echo(json.dumps({"merchant_id": merchant_id, "key_id": key.id, "api_key": raw,
+                               "scope": key.scope}))
     else:
-        click.echo(f"API key {key.id} (shown once): {raw}")
+        click.echo(f"API key {key.id} ({key.scope}, shown once): {raw}")
 
 
 @main.command("revoke-api-key")
@@ -300,14 +310,14 @@ def worker() -> None:
     _run_worker(_state())
 
 
-def _run_worker(state: WalletState) -> None:
+def _run_worker(state: WalletState, doorbell: Doorbell | None = None) -> None:
     import signal
     import threading
 
     from .worker import Worker
 
     try:
-        worker = Worker.from_state(state)
+        worker = Worker.from_state(state, wakeups=[doorbell] if doorbell else [])
     except WalletError as exc:
         raise click.ClickException(exc.message) from None
     stop = threading.Event()
@@ -364,9 +374,13 @@ def _run_server(app: Flask, host: str, port: int, workers: int | None, threads: 
     app.extensions["wallet"].engine.dispose()
     background = None
     if with_worker:
-        background = multiprocessing.get_context("spawn").Process(
-            target=_worker_process, name="wallet-service worker", daemon=True)
+        context = multiprocessing.get_context("spawn")
+        receive, send = context.Pipe(duplex=False)
+        background = context.Process(target=_worker_process, args=(send,),
+                                     name="wallet-service worker", daemon=True)
         background.start()
+        send.close()
+        _ring_worker_on_commit(app.extensions["wallet"], receive)
     try:
         _Server().run()
     finally:
@@ -375,9 +389,41 @@ def _run_server(app: Flask, host: str, port: int, workers: int | None, threads: 
             background.join(10)
 
 
-def _worker_process() -> None:
-    """The background worker beside the web server (a separate process: its own GIL)."""
-    _run_worker(_state())
+def _worker_process(send: Connection) -> None:
+    """The background worker beside the web server (a separate process: its own GIL). On
+    SQLite it binds a doorbell and sends its address to the server, whose web processes ring
+    it after each commit that publishes a change; on PostgreSQL, NOTIFY wakes it."""
+    from .wakeup import Doorbell
+
+    doorbell = None
+    try:
+        state = _state()
+        if state.settings.is_sqlite:
+            doorbell = Doorbell()
+            send.send(doorbell.address)
+    finally:
+        send.close()
+    _run_worker(state, doorbell)
+
+
+def _ring_worker_on_commit(state: WalletState, receive: Connection) -> None:
+    """Before the web processes fork: have them ring the worker's doorbell (SQLite)."""
+    from .wakeup import ring_after_commit
+
+    if not state.settings.is_sqlite:
+        receive.close()
+        return
+    try:
+        address = receive.recv() if receive.poll(60) else None
+    except EOFError:  # the worker exited first; it says why on stderr
+        address = None
+    finally:
+        receive.close()
+    if address is not None:
+        ring_after_commit(state.sessions, address)
+    else:
+        click.echo("warning: the background worker did not start in time; pushes wait for "
+                   "its poll (WALLET_WORKER_POLL_SECONDS)", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

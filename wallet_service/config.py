@@ -7,6 +7,7 @@ configuration table is generated from the same list, so the two cannot drift.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Callable
 from collections.abc import Mapping
@@ -106,6 +107,12 @@ def _rate(value: str) -> float:
     return number
 
 
+def _id_prefix(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", value):
+        raise ValueError("must be 1 to 40 letters, digits, _ or - (such as staging)")
+    return value
+
+
 def _push_backend(value: str) -> str:
     if value not in ("auto", "apns", "null"):
         raise ValueError("must be auto, apns or null")
@@ -187,6 +194,9 @@ SETTINGS: tuple[Setting, ...] = (
             "CA bundle that verifies the APNs server. Unset: the system's trust store."),
     Setting("APNS_KEY_ID", _text, None, "Token auth instead of the certificate: the .p8 key id."),
     Setting("APNS_P8", _file, None, "Token auth: the .p8 key file (same team as the pass type)."),
+    Setting("APNS_CONNECTIONS", _positive_int, 4,
+            "Most HTTP/2 connections to APNs: a large fan-out opens more while every open one "
+            "is full (its concurrent streams in use)."),
     Setting("GOOGLE_ISSUER_ID", _issuer_id, None,
             "Google Wallet issuer id. Unset: Google Wallet is off and `google_save_url` is null."),
     Setting("GOOGLE_CREDENTIALS", _file, None,
@@ -194,12 +204,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GOOGLE_API_URL", _url, "https://walletobjects.googleapis.com",
             "Google Wallet REST API base URL."),
     Setting("GOOGLE_RATE_PER_SECOND", _rate, 15.0,
-            "Most requests per second the service sends to the Google Wallet API."),
+            "Most requests per second the service sends to the Google Wallet API (Google "
+            "allows 20), all processes together when `WALLET_RATE_LIMIT_STORAGE` is Redis; "
+            "with `memory://` each process keeps it alone. A customer's tap on the save link "
+            "goes ahead of background updates."),
+    Setting("GOOGLE_ID_PREFIX", _id_prefix, None,
+            "Namespace in the ids of Google Wallet classes and objects (`<issuer>.<prefix>."
+            "program-1`), so that staging and production can share one issuer. Unset: "
+            "`<issuer>.program-1`. Set it before the first card is saved and keep it: saved "
+            "cards keep the ids they were saved with."),
     Setting("GOOGLE_ROOT_KEYS_URL", _url, "https://pay.google.com/gp/m/issuer/keys",
             "Where the root keys that sign save/delete callbacks are fetched from."),
     Setting("PUSH_DEBOUNCE_SECONDS", _seconds, 1.0,
-            "A device's push waits this long so a burst of changes becomes one push."),
-    Setting("WORKER_POLL_SECONDS", _seconds, 0.2, "How often an idle worker looks for work."),
+            "Coalescing window per device: a card's first change is pushed at once; changes "
+            "within this long after a push wait for one more push at the window's end."),
+    Setting("WORKER_POLL_SECONDS", _seconds, 5.0,
+            "How often an idle worker looks for work in case a wake-up was lost (a commit "
+            "wakes it: PostgreSQL `NOTIFY`, or `serve`'s own signal on SQLite)."),
     Setting("WORKER_LEASE_SECONDS", _seconds, 60.0,
             "A claimed job returns to the queue after this long if its worker died."),
     Setting("PUSH_MAX_ATTEMPTS", _positive_int, 10, "Tries before a push is marked failed."),
@@ -236,10 +257,12 @@ class Settings:
     apns_ca_file: str | None
     apns_key_id: str | None
     apns_p8: str | None
+    apns_connections: int
     google_issuer_id: str | None
     google_credentials: str | None
     google_api_url: str
     google_rate_per_second: float
+    google_id_prefix: str | None
     google_root_keys_url: str
     push_debounce_seconds: float
     worker_poll_seconds: float

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from collections.abc import Iterator
 
 from sqlalchemy import select
 
 from . import urls
+from .local_time import local_date
 from .migrate import upgrade
 from .models import LoyaltyProgram
 from .models import Merchant
+from .permissions import Scope
 from .schemas import ProgramCreate
 from .services.merchants import create_api_key
 from .services.programs import create_program
@@ -57,7 +61,7 @@ def prepare_demo(state: WalletState, base_url: str) -> Iterator[str]:
         )
         if program is None:
             program = create_program(session, merchant.id, ProgramCreate.model_validate(DEMO_PROGRAM))
-        _key, raw = create_api_key(session, merchant.id, "demo")
+        _key, raw = create_api_key(session, merchant.id, "demo", scope=Scope.ADMIN)
         session.commit()
         merchant_id, program_id = merchant.id, program.id
         join_token = program.join_token
@@ -117,11 +121,18 @@ _WEEK = (
 )
 
 
-def play_scenario(state: WalletState, name: str,
-                  base_url: str | None = None) -> Iterator[str]:
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def play_scenario(state: WalletState, name: str, base_url: str | None = None, *,
+                  clock: Callable[[], dt.datetime] = _utc_now) -> Iterator[str]:
     """A week at a coffee shop: a stamp card and a points program with tiers, three
-    customers, daily purchases, a referral, a review bonus, a refund and the daily job."""
-    import datetime as dt
+    customers, daily purchases, a referral, a review bonus, a refund and the daily job.
+
+    The week starts on the merchant's today by ``clock`` (it returns the current moment,
+    aware); each of its days the daily job runs for that day, called as the worker calls it
+    (the API runs no day to come)."""
     from decimal import Decimal
 
     from .services import automations
@@ -143,7 +154,9 @@ def play_scenario(state: WalletState, name: str,
         session.flush()
         stamps = create_program(session, merchant.id, ProgramCreate.model_validate(_COFFEE_STAMPS))
         points = create_program(session, merchant.id, ProgramCreate.model_validate(_COFFEE_POINTS))
-        yield f"merchant {merchant.id}: stamp program {stamps.id}, points program {points.id}"
+        today = local_date(clock(), merchant.time_zone)
+        yield (f"merchant {merchant.id}: stamp program {stamps.id}, points program {points.id}; "
+               f"the week starts on {today.isoformat()}")
         cards, stamp_cards = [], []
         for index, (who, phone) in enumerate(_CUSTOMERS):
             referral = cards[0].card.referral_code if index == 2 else None
@@ -151,7 +164,6 @@ def play_scenario(state: WalletState, name: str,
                 name=who, phone=phone, referral_code=referral), default_region=region))
             stamp_cards.append(enroll_member(session, merchant.id, stamps.id, NewMember(
                 name=who, phone=phone), default_region=region))
-        today = dt.datetime.now(dt.UTC).date()
         refundable = None
         for day, sales in enumerate(_WEEK):
             date = today + dt.timedelta(days=day)
@@ -182,7 +194,7 @@ def play_scenario(state: WalletState, name: str,
             yield (f"{member.name}: {member.card.balance} points, tier {member.card.tier}; "
                    f"stamps {stamp_member.card.stamps}/6, free coffees {stamp_member.card.balance}")
         if base_url is not None:
-            _key, raw = create_api_key(session, merchant.id, "scenario")
+            _key, raw = create_api_key(session, merchant.id, "scenario", scope=Scope.ADMIN)
             session.commit()
             yield ""
             yield f"API key of the scenario's merchant (shown once): {raw}"

@@ -6,7 +6,8 @@ each into a JSON problem (RFC 9457) with the status given by the class::
     WalletError (500)
     ├── InvalidInput (400)            a value is malformed; names the field
     │   ├── ValidationFailed (422)    well-formed but breaks a rule (unknown kind, bad tier order)
-    │   └── InputTooLarge (413)       a value is larger than the service takes (an image's side)
+    │   ├── InputTooLarge (413)       a value is larger than the service takes (an image's side)
+    │   └── UnsupportedMediaType (415) a body of a media type the operation does not take
     ├── AuthenticationFailed (401)    no or a wrong credential
     ├── PermissionDenied (403)        a valid credential that may not do this
     ├── ResourceNotFound (404)        missing, or owned by another merchant
@@ -54,6 +55,13 @@ class InputTooLarge(InvalidInput):
 
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     title = "Input too large"
+
+
+class UnsupportedMediaType(InvalidInput):
+    """The request's body is of a media type (``Content-Type``) the operation does not take."""
+
+    status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    title = "Unsupported media type"
 
 
 class AuthenticationFailed(WalletError):

@@ -46,6 +46,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "ru": "Подождите минуту и попробуйте ещё раз.",
         "en": "Please wait a minute and try again.",
     },
+    # the "Add to Google Wallet" link, when Google does not answer at that moment
+    "google_unavailable_title": {"ru": "Google Wallet сейчас не отвечает",
+                                 "en": "Google Wallet is not answering right now"},
+    "google_unavailable_text": {
+        "ru": "Карта никуда не делась. Попробуйте добавить её ещё раз через минуту.",
+        "en": "Your card is safe. Please try adding it again in a minute.",
+    },
+    "try_again": {"ru": "Попробовать ещё раз", "en": "Try again"},
     # --- join page -----------------------------------------------------------------------
     "join_title": {"ru": "Карта «{program}»", "en": "{program} card"},
     "join_heading": {"ru": "Получите карту за минуту", "en": "Get your card in a minute"},
@@ -227,6 +235,10 @@ STRINGS: dict[str, dict[str, str]] = {
     # The date leads in Russian: its long form ends in "г.", which a full stop would double.
     "expiry_reminder": {"ru": "{date} {expire} {points}. Успейте потратить!",
                         "en": "{points} {expire} on {date}. Don't miss out!"},
+    # the message a new tier sends to the Google card (its tier field does not notify)
+    "google_tier_header": {"ru": "Новый уровень", "en": "New level"},
+    "google_tier_body": {"ru": "Ваш уровень теперь «{tier}».",
+                         "en": "Your level is now {tier}."},
     # --- posters -------------------------------------------------------------------------
     "poster_title": {"ru": "Плакат «{program}»", "en": "{program} poster"},
     "poster_heading": {"ru": "Бонусная карта — в вашем телефоне",

@@ -111,6 +111,9 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(String(100))
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # What the key may do (permissions.Scope). The server default is the scope every key
+    # had before scopes existed, for the rows and the release that came before them.
+    scope: Mapped[str] = mapped_column(String(20), server_default="admin")
     created_at: Mapped[created_at]
     revoked_at: Mapped[dt.datetime | None]
 
@@ -258,11 +261,19 @@ class LedgerTransaction(Base):
     ``reference_id`` what it refers to (the refunded purchase, the reward, the coupon), and
     ``details`` the arithmetic (receipt lines, rule names), so the history explains every
     number on the card.
+
+    Two kinds of key, each unique per merchant in a column of its own, so neither can take
+    the other's place: ``idempotency_key`` is a client's ``Idempotency-Key``, bound to the
+    ``idempotency_operation`` it was sent to, the member of the card and ``request_hash``
+    (``services.ledger.IdempotencyScope``); ``natural_key`` is the service's own key for an
+    entry it writes once (``expire:<lot>``, ``birthday:<card>:<year>``). An action bonus
+    asked for with a client's key carries both.
     """
 
     __tablename__ = "ledger_transactions"
     __table_args__ = (
         UniqueConstraint("merchant_id", "idempotency_key"),
+        UniqueConstraint("merchant_id", "natural_key"),
         Index("ix_ledger_transactions_card_id_id", "card_id", "id"),
     )
 
@@ -279,7 +290,10 @@ class LedgerTransaction(Base):
     reference_id: Mapped[int | None] = mapped_column(BigId)
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    # None on rows written before keys had operations: read from the entry's type.
+    idempotency_operation: Mapped[str | None] = mapped_column(String(20))
     request_hash: Mapped[str | None] = mapped_column(String(64))
+    natural_key: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[created_at]
 
 
@@ -409,9 +423,11 @@ class Registration(Base):
 
 
 class DeliveryJob(Base):
-    """A push (or, later, a Google update) to deliver. ``status``: ``pending`` (waiting for
+    """A push or a Google update to deliver. ``status``: ``pending`` (waiting for
     ``available_at``), ``sending`` (claimed by a worker until ``lease_until``), ``failed``
-    (given up; kept for operators). Delivered jobs are deleted."""
+    (given up; kept for operators), ``sent`` (a device's last push, kept until its coalescing
+    window ends at ``available_at``; see ``services.outbox``). Other delivered jobs are
+    deleted."""
 
     __tablename__ = "delivery_jobs"
     __table_args__ = (Index("ix_delivery_jobs_claim", "channel", "status", "available_at"),)

@@ -14,16 +14,24 @@ Where the windows live is ``WALLET_RATE_LIMIT_STORAGE``:
 When the shared storage stops answering, a request is not refused for it: the limiter counts
 in the process's own memory instead (as with ``memory://``), logs a warning, and tries the
 shared storage again after ``RETRY_SHARED_SECONDS``.
+
+The same storage keeps :class:`SharedRequestRate`, the service's own budget of requests to
+Google Wallet: Google allows about 20 a second per project (google-wallet spec §1.8), however
+many web and worker processes call it, so they count together.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from limits import RateLimitItem
 from limits import RateLimitItemPerMinute
+from limits import RateLimitItemPerSecond
 from limits.errors import ConfigurationError as LimitsConfigurationError
 from limits.errors import StorageError
 from limits.storage import MemoryStorage
@@ -128,3 +136,51 @@ class RateLimiter:
                 if self._local is None:
                     self._local = MovingWindowRateLimiter(MemoryStorage())
         return self._local
+
+
+class _Window(RateLimiter):
+    """A :class:`RateLimiter` over any ``item`` (``RateLimiter`` itself counts per minute)."""
+
+    def __init__(self, item: RateLimitItem, *, storage: Storage | None, name: str) -> None:
+        super().__init__(item.amount, storage=storage, name=name)
+        self.item = item
+
+
+class SharedRequestRate:
+    """At most ``per_second`` requests a second to one API, counted in ``storage``: every
+    process sharing the storage (Redis) shares the budget; in process memory each process
+    keeps its own.
+
+    A moving window of one second (more for rates below 1/s) holds at most ``limit``
+    requests: ``per_second`` less ``headroom``, for what the network's jitter bunches up on
+    the way. ``urgent`` requests (a customer waiting) count against the whole of it; the
+    others also against a background window of ``1 - reserve`` of it, so however much
+    background work is queued, an urgent request finds room within the second.
+
+    ``acquire`` waits (``sleep``) until a request fits. When the shared storage fails it
+    counts in process memory for a while, as :class:`RateLimiter` does.
+    """
+
+    def __init__(self, per_second: float, *, storage: Storage | None = None,
+                 name: str = "requests", reserve: float = 0.2, headroom: float = 0.05,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        if per_second <= 0 or not 0 <= reserve < 1 or not 0 <= headroom < 1:
+            raise ValueError("per_second must be > 0, 0 <= reserve < 1, 0 <= headroom < 1")
+        seconds = max(1, math.ceil(1 / per_second))
+        self.limit = max(1, math.floor(per_second * seconds * (1 - headroom) + 1e-9))
+        self.background_limit = max(1, math.floor(self.limit * (1 - reserve) + 1e-9))
+        self._all = _Window(RateLimitItemPerSecond(self.limit, seconds), storage=storage,
+                            name=name)
+        self._background = _Window(RateLimitItemPerSecond(self.background_limit, seconds),
+                                   storage=storage, name=name)
+        self._sleep = sleep
+
+    def acquire(self, *, urgent: bool = False) -> None:
+        """Wait until one more request fits, and count it (``urgent``: ahead of the others)."""
+        if not urgent:
+            self._wait(self._background, "background")
+        self._wait(self._all, "all")
+
+    def _wait(self, window: _Window, key: str) -> None:
+        while wait := window.allow(key):
+            self._sleep(wait)

@@ -31,6 +31,8 @@ from pydantic.fields import FieldInfo
 
 from .i18n import text_languages_error
 from .local_time import is_time_zone
+from .permissions import DEFAULT_SCOPE
+from .permissions import Scope
 from .validation import EMAIL
 
 PROGRAM_KINDS = ("points", "stamps", "cashback", "discount")
@@ -97,7 +99,108 @@ MessageText = Annotated[LocalizedText, localized_text(500)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    """A request document. Unknown fields are refused, texts trimmed, and values must have
+    the JSON type the OpenAPI document gives them (strict): ``"5"`` is not a number, ``0`` is
+    not ``false`` and a number of seconds is not a date. Dates, times and decimals arrive as
+    text and are read by their types (:data:`IsoDate`, :data:`ZonedDateTime`,
+    :data:`DecimalValue`). Query parameters are text by nature: ``validate(...,
+    strict=False)`` reads them (web/routing.py). No text may hold the character U+0000:
+    PostgreSQL cannot store it, and no text of this service needs it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul_characters(cls, data: Any) -> Any:
+        where = _nul_at(data)
+        if where is not None:
+            raise ValueError(f"{where or 'body'}: must not contain the character U+0000 (NUL)")
+        return data
+
+
+def _nul_at(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first text (value or key) in ``value`` that holds U+0000."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and "\x00" in key:
+                return path or "body"
+            found = _nul_at(item, here)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_at(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_ISO_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}"
+                            r"(?:\.[0-9]{1,6})?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})?")
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
+def _iso_date(value: Any) -> dt.date:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a day of the calendar") from None
+    raise ValueError("must be a date written YYYY-MM-DD")
+
+
+def _iso_date_time(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE_TIME.fullmatch(value):
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a moment of the calendar") from None
+    raise ValueError("must be a date and time written as RFC 3339, such as "
+                     "2026-11-30T10:00:00Z")
+
+
+def _decimal(value: Any) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, str) and _DECIMAL_TEXT.fullmatch(value):
+        return Decimal(value)
+    raise ValueError("must be a decimal number such as 2.5, as a number or a string")
+
+
+#: A day, as JSON carries it: ``YYYY-MM-DD`` text (the OpenAPI ``format: date``).
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+#: A moment, as RFC 3339 text (``format: date-time``); fields that need the offset say so.
+ZonedDateTime = Annotated[dt.datetime, BeforeValidator(_iso_date_time)]
+def _text_pattern(pattern: str, *, minimum: int | None = None) -> Any:
+    """``json_schema_extra`` of a decimal type: its text form matches ``pattern`` (and its
+    number form is at least ``minimum``)."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        for branch in schema.get("anyOf", ()):
+            if branch.get("type") == "string":
+                branch["pattern"] = pattern
+            elif branch.get("type") == "number" and minimum is not None:
+                branch.setdefault("minimum", minimum)
+
+    return extra
+
+
+#: A decimal number (not money: see :data:`Money`), as a JSON number (read exactly,
+#: web/limits.py) or its text.
+DecimalValue = Annotated[Decimal, BeforeValidator(_decimal), Field(
+    json_schema_extra=_text_pattern(f"^{_DECIMAL_TEXT.pattern}$"))]
 
 
 def merge_patch_model(create: type[BaseModel], fields: tuple[str, ...], name: str,
@@ -180,7 +283,8 @@ def _exact_money(value: Any) -> Decimal:
 
 #: An amount of money (or a threshold counted in it) in major units, taken exactly: the
 #: one type of every such request field. Fields add their own bounds (``gt=0``...).
-Money = Annotated[Decimal, BeforeValidator(_exact_money)]
+Money = Annotated[Decimal, BeforeValidator(_exact_money), Field(
+    json_schema_extra=_text_pattern(f"^{_MONEY.pattern}$", minimum=0))]
 
 
 class EarningRule(Strict):
@@ -190,14 +294,14 @@ class EarningRule(Strict):
     per_amount: Money = Field(Decimal("100"), gt=0, le=Decimal("1000000000"))
 
 
-Percent = Annotated[Decimal, Field(ge=0, le=100, examples=["5"])]
+Percent = Annotated[DecimalValue, Field(ge=0, le=100, examples=["5"])]
 
 
 class Tier(Strict):
     name: str = Field(min_length=1, max_length=60)
     threshold: Money = Field(
         ge=0, description="Points, spend in currency units, or visits (see `tier_basis`)")
-    multiplier: Decimal = Field(Decimal("1"), gt=0, le=100,
+    multiplier: DecimalValue = Field(Decimal("1"), gt=0, le=100,
                                 description="Points programs: earning multiplier")
     cashback_percent: Percent | None = Field(
         None, description="Cashback programs: the share of a purchase returned at this tier")
@@ -518,9 +622,14 @@ class ProgramList(BaseModel):
 
 class MemberCreate(Strict):
     name: Text200
-    phone: str = Field(min_length=3, max_length=40, examples=["+7 912 345-67-89"])
+    phone: str = Field(
+        min_length=3, max_length=40, examples=["+7 912 345-67-89"],
+        description="A phone number valid in its country (libphonenumber's rules), stored in "
+                    "E.164; written without a country code, it is read in the service's "
+                    "`WALLET_DEFAULT_REGION`. A text that is not a valid number is 400 "
+                    "naming `phone`")
     email: str | None = Field(None, max_length=254)
-    birthday: dt.date | None = None
+    birthday: IsoDate | None = None
     external_id: str | None = Field(None, min_length=1, max_length=100)
     consent_text: str | None = Field(
         None, max_length=5000, description="The exact consent text the customer accepted."
@@ -572,7 +681,7 @@ class TierAssign(Strict):
 
     tier: str | None = Field(min_length=1, max_length=60, examples=["VIP"],
                              description="A tier of the program; null ends an assignment")
-    until: dt.date | None = Field(
+    until: IsoDate | None = Field(
         None, examples=["2027-01-31"],
         description="The last day the tier holds against the daily review (null: until "
                     "ended); today or later")
@@ -697,7 +806,10 @@ class MemberOut(BaseModel):
                     "at the top or without discount tiers")
     created_at: dt.datetime
     apple_pass_url: str | None
-    google_save_url: str | None
+    google_save_url: str | None = Field(
+        description="\"Add to Google Wallet\": the service's own link, which adds the card "
+                    "to Google Wallet when tapped and goes on to Google; null while Google "
+                    "Wallet is off")
     card_url: str | None
 
 
@@ -879,8 +991,8 @@ class CouponCreate(Strict):
                                          "\"en\": \"…\"}")
     description: str | None = Field(None, max_length=1000)
     segment: Segment = Field(default_factory=Segment)
-    valid_from: dt.datetime | None = None
-    valid_until: dt.datetime | None = None
+    valid_from: ZonedDateTime | None = None
+    valid_until: ZonedDateTime | None = None
     evergreen: bool = Field(
         False, description="Also give the coupon to members who enter the segment later (the "
                            "daily job, once per member, until `valid_until`); false: only "
@@ -957,8 +1069,9 @@ class CampaignList(BaseModel):
 
 
 class DailyRun(Strict):
-    day: dt.date | None = Field(None, description="The day to run for (default: today in the "
-                                                  "merchant's time zone)")
+    day: IsoDate | None = Field(None, description="The day to run for (default: today in the "
+                                                  "merchant's time zone): today or one of the "
+                                                  "7 days before, never a day to come (422)")
 
 
 class DailyReport(BaseModel):
@@ -1126,12 +1239,17 @@ class MemberExport(BaseModel):
 
 class ApiKeyCreate(Strict):
     name: str = Field("default", min_length=1, max_length=100)
+    scope: Scope = Field(DEFAULT_SCOPE, strict=False, description=(
+        "What the key may do: `admin` everything, `till` read, enroll and edit members and "
+        "post their transactions, `read` only read. Default `till`; a key can only create "
+        "keys whose scope its own covers (403 naming `scope`)"))
 
 
 class ApiKeyOut(BaseModel):
     id: int
     name: str
     prefix: str
+    scope: str = Field(description="`admin`, `till` or `read` (README, Permissions)")
     created_at: dt.datetime
     revoked_at: dt.datetime | None
 
@@ -1152,3 +1270,5 @@ class Problem(BaseModel):
     status: int
     detail: str
     errors: list[dict[str, str]] = Field(default_factory=list)
+    permission: str | None = Field(None, description="403: the permission the API key's scope "
+                                                     "lacks")

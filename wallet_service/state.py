@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
+from limits.storage import Storage
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
@@ -22,6 +23,7 @@ from .db import make_engine
 from .db import make_sessionmaker
 from .push import PushClient
 from .ratelimit import RateLimiter
+from .ratelimit import SharedRequestRate
 from .ratelimit import make_storage
 from .services.apple import PassFactory
 from .services.google import GoogleWallet
@@ -90,7 +92,7 @@ def build_state(settings: Settings) -> WalletState:
         engine=engine,
         sessions=make_sessionmaker(engine),
         passes=PassFactory(settings),
-        google=make_google(settings),
+        google=make_google(settings, storage),
         limiters=Limiters(
             apple=limiter("apple", settings.rate_limit_per_minute),
             pages=limiter("pages", settings.rate_limit_per_minute),
@@ -100,9 +102,11 @@ def build_state(settings: Settings) -> WalletState:
     )
 
 
-def make_google(settings: Settings) -> GoogleWallet:
+def make_google(settings: Settings, storage: Storage | None = None) -> GoogleWallet:
     """Google Wallet as configured: the REST client and callback keys, or the null client
-    while ``WALLET_GOOGLE_ISSUER_ID`` is not set."""
+    while ``WALLET_GOOGLE_ISSUER_ID`` is not set. The client's requests count in the rate
+    limit ``storage`` (``WALLET_RATE_LIMIT_STORAGE``), so that every process sharing it keeps
+    to one ``WALLET_GOOGLE_RATE_PER_SECOND`` together."""
     from .google import GoogleRootKeys
     from .google import NullWalletObjects
 
@@ -110,11 +114,14 @@ def make_google(settings: Settings) -> GoogleWallet:
         return GoogleWallet(None, settings.public_url, NullWalletObjects())
     from .google import GoogleWalletClient
 
+    budget = SharedRequestRate(settings.google_rate_per_second, storage=storage,
+                               name="google-api")
     client = GoogleWalletClient.from_service_account_file(
         settings.google_credentials or "", base_url=settings.google_api_url,
-        rate=settings.google_rate_per_second)
+        rate=settings.google_rate_per_second, budget=budget)
     return GoogleWallet(settings.google_issuer_id, settings.public_url, client,
-                        GoogleRootKeys(url=settings.google_root_keys_url))
+                        GoogleRootKeys(url=settings.google_root_keys_url),
+                        id_prefix=settings.google_id_prefix)
 
 
 def make_push_client(settings: Settings, passes: PassFactory) -> PushClient:
@@ -139,4 +146,5 @@ def make_push_client(settings: Settings, passes: PassFactory) -> PushClient:
         signer = passes.signer
         auth = CertificateAuth(certificate=signer.certificate, private_key=signer.private_key)
     return ApnsPushClient(topic=settings.apple_pass_type_id, auth=auth,
-                          base_url=settings.apns_url, ca_file=settings.apns_ca_file)
+                          base_url=settings.apns_url, ca_file=settings.apns_ca_file,
+                          connections=settings.apns_connections)

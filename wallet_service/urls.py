@@ -33,6 +33,13 @@ def card_url(public_url: str, download_token: str) -> str:
     return f"{public_url}/c/{download_token}"
 
 
+def google_save_link(public_url: str, download_token: str) -> str:
+    """The member's "Add to Google Wallet" link: the service's own, which makes sure the
+    card's Google object exists when it is tapped and then sends the phone on to Google's
+    save URL (google-wallet spec §3.3)."""
+    return card_url(public_url, download_token) + "/google"
+
+
 def join_url(public_url: str, join_token: str) -> str:
     """The program's public sign-up page (what the poster's QR code opens)."""
     return f"{public_url}/join/{join_token}"
@@ -45,6 +52,12 @@ def referral_url(public_url: str, join_token: str, referral_code: str) -> str:
 
 def join_logo_url(public_url: str, join_token: str) -> str:
     return join_url(public_url, join_token) + "/logo.png"
+
+
+def google_logo_url(public_url: str, join_token: str, version: str) -> str:
+    """The program's square logo for Google Wallet (google-wallet spec §2.4). Google keeps
+    the images it fetched, so the URL names the ``version``: a new logo, a new URL."""
+    return f"{join_url(public_url, join_token)}/google-logo.png?{urlencode({'v': version})}"
 
 
 def poster_url(public_url: str, join_token: str) -> str:

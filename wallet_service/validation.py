@@ -43,8 +43,13 @@ def raise_for(exc: ValidationError, prefix: str = "") -> NoReturn:
     raise ValidationFailed(detail, field=first["field"], errors=errors)
 
 
-def validate(model: type[Any], data: Any) -> Any:
+def validate(model: type[Any], data: Any, *, strict: bool | None = None) -> Any:
+    """``data`` validated by ``model``; ``strict`` overrides the model's own setting (query
+    strings are validated with ``strict=False``: their values are all text).
+
+    :raises ValidationFailed: naming each field that fails.
+    """
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, strict=strict)
     except ValidationError as exc:
         raise_for(exc)

@@ -2,16 +2,22 @@
 and runs each merchant's daily automations when its local day begins (services.automations).
 
 Run as ``wallet-service worker`` (any number of them, on PostgreSQL), or inside
-``wallet-service serve`` for the embedded default.
+``wallet-service serve`` for the embedded default. A commit that publishes a change wakes it
+(``wakeup``: PostgreSQL ``NOTIFY``, or ``serve``'s doorbell on SQLite); otherwise it sleeps
+until the next waiting job falls due, and at most ``WALLET_WORKER_POLL_SECONDS``.
 """
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import logging
 import random
 import threading
 from collections.abc import Callable
+from collections.abc import Sequence
+from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -22,19 +28,34 @@ from .db import utcnow
 from .google import GoogleRateLimited
 from .google import GoogleUnavailable
 from .google import GoogleWalletError
+from .push import Outcome
 from .push import PushClient
+from .push import PushResult
 from .services import apple as apple_cards
 from .services import automations
 from .services import google as google_cards
 from .services import outbox
 from .state import WalletState
+from .wakeup import PostgresListener
+from .wakeup import WakeSource
 
 log = logging.getLogger(__name__)
 
+_Batch = tuple[list[outbox.Claimed], Future[list[PushResult]]]
+
 
 class Worker:
-    #: A pass that found this much work goes on at once instead of waiting.
-    BACKLOG = 500
+    #: Pushes claimed, sent and recorded together: large enough that the database does a
+    #: few statements per thousands of devices, small enough that two batches in flight
+    #: keep memory flat.
+    BATCH = 2000
+    #: Changes sequenced in one transaction.
+    SEQUENCE_BATCH = 2000
+    #: A pass that found nothing waits at least this long, even when a job is due (one that
+    #: another worker holds, say), so an idle worker never spins.
+    MIN_WAIT = 0.05
+    #: How often a wake-up source's thread looks whether the worker is stopping.
+    RELAY_SLICE = 0.5
 
     def __init__(
         self,
@@ -45,6 +66,7 @@ class Worker:
         google: google_cards.GoogleWallet | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
         rng: random.Random | None = None,
+        wakeups: Sequence[WakeSource] = (),
     ) -> None:
         self.sessions = sessions
         self.push = push
@@ -52,22 +74,39 @@ class Worker:
         self.settings = settings
         self.clock = clock
         self.rng = rng or random.Random()
+        self.wakeups = list(wakeups)
+        self.window = dt.timedelta(seconds=settings.push_debounce_seconds)
         # One retry policy for every channel; the parameters are the channel's.
         self.push_retry = outbox.RetryPolicy(max_attempts=settings.push_max_attempts)
         self.google_retry = outbox.RetryPolicy(max_attempts=settings.push_max_attempts)
         self._last_housekeeping: dt.date | None = None
+        self._daily_looked: dt.datetime | None = None
+        self._woken = threading.Event()
+        self._stopping = threading.Event()  # run()'s stop: a long fan-out ends early
+        #: Passes :meth:`run` has finished, for a look from outside (is it alive, idle?).
+        self.passes = 0
 
     @classmethod
     def from_state(cls, state: WalletState, **kwargs: Any) -> Worker:
-        """A worker on the process's shared state (``build_state``)."""
+        """A worker on the process's shared state (``build_state``); on PostgreSQL it
+        listens for the commits that publish changes."""
+        wakeups = list(kwargs.pop("wakeups", ()))
+        if not state.settings.is_sqlite:
+            wakeups.append(PostgresListener(state.settings.database_url))
         return cls(sessions=state.sessions, push=state.push, settings=state.settings,
-                   google=state.google, **kwargs)
+                   google=state.google, wakeups=wakeups, **kwargs)
 
     def run_once(self) -> int:
-        """One pass over every stage; returns how much work it found."""
-        self.daily()
+        """One pass over every stage, pushes first; returns how much work it found."""
+        found = self.deliver() + self.deliver_google()
+        now = self.clock()
+        if self._daily_looked is None or not 0 <= (now - self._daily_looked).total_seconds() < 1:
+            # Merchants' days begin at midnight: a look a second is plenty, and a busy
+            # worker's passes need not each ask.
+            self._daily_looked = now
+            found += self.daily()
         self.housekeeping()
-        return self.sequence() + self.deliver() + self.deliver_google()
+        return found
 
     def daily(self) -> int:
         """The day's automations (expiry, birthdays, win-back, tier review) of every merchant
@@ -112,37 +151,70 @@ class Worker:
         return True
 
     def sequence(self) -> int:
+        """Sequence every waiting change, a batch per transaction."""
         total = 0
-        while True:
-            with self.sessions() as session:
-                n = outbox.sequence_changes(
-                    session, now=self.clock(),
-                    debounce=dt.timedelta(seconds=self.settings.push_debounce_seconds),
-                )
-                session.commit()
+        while (n := self._sequence_batch()) == self.SEQUENCE_BATCH:
             total += n
-            if n == 0:
-                return total
+        return total + n
+
+    def _sequence_batch(self) -> int:
+        with self.sessions() as session:
+            n = outbox.sequence_changes(session, now=self.clock(), debounce=self.window,
+                                        limit=self.SEQUENCE_BATCH)
+            session.commit()
+        return n
 
     def deliver(self) -> int:
+        """Push every due job; returns how many pushes were sent.
+
+        The connection to APNs never waits for the database: while one batch is on its way,
+        changes that arrived meanwhile are sequenced and the next batch is claimed and
+        handed to the push client behind it; only then is the first batch's outcome
+        recorded. At most two batches are in flight, so memory stays flat however large
+        the fan-out."""
+        sent = 0
+        in_flight: collections.deque[_Batch] = collections.deque()
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="push-send") as senders:
+            first = True
+            while True:
+                sequenced = self._sequence_batch()
+                claimed = self._claim(end_windows=first)
+                first = False
+                if claimed:
+                    tokens = [c.push_token for c in claimed]
+                    in_flight.append((claimed, senders.submit(self.push.send, tokens)))
+                    sent += len(claimed)
+                # A full batch means more may be waiting; anything that arrives after a
+                # partial one wakes the worker for another pass.
+                more = ((sequenced == self.SEQUENCE_BATCH or len(claimed) == self.BATCH)
+                        and not self._stopping.is_set())
+                while len(in_flight) > 1 or (in_flight and not more):
+                    self._record(*in_flight.popleft())
+                if not more:
+                    return sent
+
+    def _claim(self, *, end_windows: bool = False) -> list[outbox.Claimed]:
         with self.sessions() as session:
+            if end_windows:
+                outbox.end_windows(session, now=self.clock())
             claimed = outbox.claim_push_jobs(
-                session, now=self.clock(),
+                session, now=self.clock(), limit=self.BATCH,
                 lease=dt.timedelta(seconds=self.settings.worker_lease_seconds),
             )
             session.commit()
-        if not claimed:
-            return 0
-        results = self.push.send([c.push_token for c in claimed])
+        return claimed
+
+    def _record(self, claimed: list[outbox.Claimed],
+                sending: Future[list[PushResult]]) -> None:
+        results = sending.result()
         with self.sessions() as session:
             outbox.record_outcomes(
                 session, list(zip(claimed, results, strict=True)), now=self.clock(),
-                policy=self.push_retry, rng=self.rng,
+                policy=self.push_retry, rng=self.rng, window=self.window,
             )
             session.commit()
-        delivered = sum(1 for r in results if r.outcome.value == "delivered")
+        delivered = sum(1 for r in results if r.outcome is Outcome.DELIVERED)
         log.info("pushed %d devices: %d accepted", len(results), delivered)
-        return len(claimed)
 
     def deliver_google(self, limit: int = 50) -> int:
         """Bring changed cards' Google objects up to date (the client keeps the request
@@ -170,18 +242,66 @@ class Worker:
                 session.commit()
         return len(jobs)
 
+    def wake(self) -> None:
+        """Start the next pass now (a waiting :meth:`run` returns from its wait)."""
+        self._woken.set()
+
     def run(self, stop: threading.Event) -> None:
-        """Work until ``stop`` is set. Between passes it waits ``worker_poll_seconds`` unless
-        a backlog is left: changes that arrive meanwhile are then sequenced in one batch
-        rather than one by one, which keeps the worker from competing with the web
-        processes for the database and the CPU under load."""
+        """Work until ``stop`` is set. After each pass it waits for a wake-up (a commit that
+        published a change, :meth:`wake`), the next waiting job's due time, or
+        ``worker_poll_seconds``, whichever comes first. Changes that arrive during a pass
+        are sequenced together by the next one, so under load the batches grow instead of
+        the passes multiplying."""
         log.info("worker started")
-        while not stop.is_set():
-            try:
-                found = self.run_once()
-            except Exception:
-                log.exception("worker pass failed; retrying")
-                found = 0
-            if found < self.BACKLOG:
-                stop.wait(self.settings.worker_poll_seconds)
+        self._stopping = stop
+        relays = [threading.Thread(target=self._relay, args=(source, stop),
+                                   name="worker-wakeup", daemon=True)
+                  for source in self.wakeups]
+        relays.append(threading.Thread(target=self._wake_on, args=(stop,),
+                                       name="worker-stop", daemon=True))
+        for relay in relays:
+            relay.start()
+        try:
+            while not stop.is_set():
+                self._woken.clear()  # a wake-up from now on means another pass
+                try:
+                    found = self.run_once()
+                    wait = self._idle_wait(found)
+                except Exception:
+                    log.exception("worker pass failed; retrying")
+                    wait = self.settings.worker_poll_seconds
+                self.passes += 1
+                self._woken.wait(wait)
+        finally:
+            stop.set()
+            for relay in relays:
+                relay.join()
         log.info("worker stopped")
+
+    def _idle_wait(self, found: int) -> float:
+        """Seconds until the next waiting job falls due, within ``[0 or MIN_WAIT, poll]``."""
+        poll = self.settings.worker_poll_seconds
+        with self.sessions() as session:
+            now = self.clock()
+            due = outbox.next_due(session, now)
+        floor = 0.0 if found else min(self.MIN_WAIT, poll)
+        if due is None:
+            return poll
+        return min(max((due - now).total_seconds(), floor), poll)
+
+    def _wake_on(self, stop: threading.Event) -> None:
+        stop.wait()
+        self._woken.set()
+
+    def _relay(self, source: WakeSource, stop: threading.Event) -> None:
+        """Turn a wake-up source's news into :meth:`wake` until ``stop``."""
+        try:
+            while not stop.is_set():
+                try:
+                    if source.wait(self.RELAY_SLICE):
+                        self.wake()
+                except Exception as exc:  # the database restarting, say: poll meanwhile
+                    log.warning("wake-up source failed (%s); polling until it is back", exc)
+                    stop.wait(min(self.settings.worker_poll_seconds, 5.0) or 1.0)
+        finally:
+            source.close()

@@ -20,8 +20,15 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # Every key could do everything before scopes existed, so existing keys keep that
+    # (`admin`). The server default stays: the previous release, still serving while this
+    # runs, creates keys without naming a scope, and they are its all-powerful keys too. On
+    # PostgreSQL 11+ a column added with a constant default is a catalog change (no rewrite).
+    with op.batch_alter_table('api_keys', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('scope', sa.String(length=20), server_default='admin',
+                                      nullable=False))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table('api_keys', schema=None) as batch_op:
+        batch_op.drop_column('scope')

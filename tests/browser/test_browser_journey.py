@@ -175,7 +175,13 @@ def test_google_button_when_google_is_configured(browser, live, shop):
                 page.goto(member["card_url"].replace("https://wallet.example.test", live.url))
                 google = page.locator("#add-google")
                 assert google.inner_text() == i18n.t("ru", "add_google")
-                assert google.get_attribute("href") == (
+                # The service's own link, which sends the phone on to Google's when tapped.
+                link = google.get_attribute("href")
+                assert link == member["card_url"] + "/google"
+                tapped = page.request.get(link.replace("https://wallet.example.test", live.url),
+                                          max_redirects=0)
+                assert tapped.status == 303
+                assert tapped.headers["location"] == (
                     "https://pay.google.com/gp/v/save/test-"
                     + object_id(FAKE_ISSUER, member["card_number"]))
                 assert page.locator(".wallet-buttons a").first.get_attribute("id") == first

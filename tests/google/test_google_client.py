@@ -256,6 +256,34 @@ def test_retries_are_bounded(make_client: MakeClient, standin: GoogleWalletStand
     assert len(sleeps) == 4
 
 
+class Budget:
+    """A shared request budget that records how each request asked for it."""
+
+    def __init__(self) -> None:
+        self.asked: list[bool] = []
+
+    def acquire(self, *, urgent: bool = False) -> None:
+        self.asked.append(urgent)
+
+
+def test_a_waiting_customer_goes_first_and_is_not_kept_waiting(
+        make_client: MakeClient, standin: GoogleWalletStandIn, with_class: None,
+        sleeps: list[float]) -> None:
+    budget = Budget()
+    client = make_client(budget=budget)
+    client.get_class(CLASS["id"])
+    with client.urgent():
+        client.get_class(CLASS["id"])
+        standin.fail(Failure(503, "backendError", retry_after=20), BACKEND_ERROR, BACKEND_ERROR)
+        with pytest.raises(GoogleUnavailable) as caught:
+            client.get_class(CLASS["id"])
+    assert caught.value.attempts == 2                  # two tries, not five
+    assert sleeps == [1.0]                             # and a short pause, whatever Retry-After
+    client.get_class(CLASS["id"])                      # background again: the third failure
+    assert budget.asked == [False, True, True, True, False, False]
+    assert sleeps == [1.0, 0.5]
+
+
 def test_client_errors_are_not_retried(client: GoogleWalletClient, standin: GoogleWalletStandIn,
                                        with_class: None, sleeps: list[float]) -> None:
     standin.fail(Failure(403, "permissionDenied", "Permission denied."))

@@ -14,10 +14,14 @@ from google_helpers import card
 from google_helpers import program
 
 from wallet_service.errors import InvalidInput
+from wallet_service.google import MESSAGES_PER_OBJECT
 from wallet_service.google import SchemaViolation
 from wallet_service.google import class_id
+from wallet_service.google import kept_messages
 from wallet_service.google import loyalty_class
+from wallet_service.google import loyalty_message
 from wallet_service.google import loyalty_object
+from wallet_service.google import object_design
 from wallet_service.google import object_id
 from wallet_service.google import object_patch
 from wallet_service.google import sanitize_suffix
@@ -170,3 +174,46 @@ def test_bad_programs_are_refused(changes: dict[str, object], field: str) -> Non
 def test_bad_card_status_is_refused() -> None:
     with pytest.raises(InvalidInput):
         loyalty_object(ISSUER, PROGRAM, card(status="frozen"))
+
+
+def test_id_prefix_namespaces_classes_and_objects_and_its_absence_keeps_the_ids() -> None:
+    assert class_id(ISSUER, 42, prefix=None) == class_id(ISSUER, 42) == f"{ISSUER}.program-42"
+    assert object_id(ISSUER, CARD.serial, prefix=None) == object_id(ISSUER, CARD.serial)
+    staging = loyalty_object(ISSUER, PROGRAM, CARD, prefix="staging")
+    validate("LoyaltyObject", staging)
+    assert staging["id"] == object_id(ISSUER, CARD.serial).replace(
+        f"{ISSUER}.", f"{ISSUER}.staging.")
+    assert staging["classId"] == f"{ISSUER}.staging.program-42"
+    assert loyalty_class(ISSUER, PROGRAM, prefix="staging")["id"] == staging["classId"]
+    assert loyalty_object(ISSUER, PROGRAM, CARD)["id"] == object_id(ISSUER, CARD.serial)
+    assert class_id(ISSUER, 42, prefix="prod") != class_id(ISSUER, 42, prefix="staging")
+    for bad in ("", "a.b", "stag ing", "é", "x" * 41):
+        with pytest.raises(InvalidInput) as caught:
+            class_id(ISSUER, 42, prefix=bad)
+        assert caught.value.field == "id_prefix"
+
+
+def test_object_design_carries_the_barcode_and_the_card_page_link() -> None:
+    design = object_design(program(barcode_format="aztec"), CARD)
+    validate("LoyaltyObject", design, partial=True)
+    assert design["barcode"] == {"type": "AZTEC", "value": CARD.serial,
+                                 "alternateText": CARD.serial}
+    assert design["linksModuleData"]["uris"][0]["uri"] == CARD.card_url
+    assert set(object_design(PROGRAM, card(card_url=None))) == {"barcode"}
+    full = loyalty_object(ISSUER, PROGRAM, CARD)
+    assert {k: full[k] for k in design} == object_design(PROGRAM, CARD)
+
+
+def test_messages_make_room_for_one_more_as_silent_text() -> None:
+    sent = [loyalty_message({"ru": "Новости", "en": "News"}, {"ru": f"Т{n}", "en": f"T{n}"},
+                            notify=n < 3, message_id=f"m{n}") for n in range(MESSAGES_PER_OBJECT)]
+    for message in sent:
+        validate("AddMessageRequest", {"message": message})
+    assert sent[0]["messageType"] == "TEXT_AND_NOTIFY" and sent[0]["header"] == "Новости"
+    assert sent[0]["localizedBody"]["translatedValues"][1] == {"language": "en", "value": "T0"}
+    from_google = [{**m, "kind": "walletobjects#walletObjectMessage"} for m in sent]
+    kept = kept_messages(from_google)
+    assert [m["id"] for m in kept] == [f"m{n}" for n in range(1, MESSAGES_PER_OBJECT)]
+    assert all(m["messageType"] == "TEXT" and "kind" not in m for m in kept)
+    validate("LoyaltyObject", {"messages": [*kept, sent[0]]}, partial=True)
+    assert kept_messages(sent[:3]) == [{**m, "messageType": "TEXT"} for m in sent[:3]]

@@ -17,6 +17,7 @@ from apns_standin import make_p8_key
 from push_helpers import TOPIC
 from push_helpers import tokens
 
+from wallet_service.errors import ConfigurationError
 from wallet_service.push import ApnsPushClient
 from wallet_service.push import CertificateAuth
 from wallet_service.push import Outcome
@@ -389,6 +390,38 @@ def test_send_from_many_threads_shares_one_connection(
     assert all(o is Outcome.DELIVERED for batch in outcomes for o in batch)
     assert len(standin.requests) == 1000
     assert standin.connections_accepted == 1
+
+
+def test_a_large_batch_spreads_over_several_connections(
+    client_factory: ClientFactory, standin_factory: StandInFactory
+) -> None:
+    # 20 streams per connection and slow answers: one connection would carry 20 at a time.
+    standin = standin_factory(max_concurrent_streams=20, default_reply=Reply(200, delay=0.05))
+    client = client_factory(standin, connections=3)
+    batch = tokens(300)
+    results = client.send(batch)
+    assert [r.token for r in results] == batch
+    assert all(r.outcome is Outcome.DELIVERED for r in results)
+    assert collections.Counter(r.token for r in standin.requests) == dict.fromkeys(batch, 1)
+    assert standin.connections_accepted == 3  # and no more than allowed
+    assert len({r.connection for r in standin.requests}) == 3
+    assert standin.protocol_errors == []
+
+
+def test_a_small_batch_keeps_to_one_connection(
+    client_factory: ClientFactory, standin_factory: StandInFactory
+) -> None:
+    standin = standin_factory(max_concurrent_streams=20)
+    client = client_factory(standin, connections=3)
+    for _ in range(3):
+        assert all(r.outcome is Outcome.DELIVERED for r in client.send(tokens(8)))
+    assert standin.connections_accepted == 1
+
+
+def test_connections_must_be_at_least_one(certs: StandInCertificates) -> None:
+    with pytest.raises(ConfigurationError):
+        ApnsPushClient(topic=TOPIC, connections=0, auth=CertificateAuth(
+            certificate=certs.client_cert, private_key=certs.client_key))
 
 
 def test_close_is_idempotent_and_final(client: ApnsPushClient) -> None:

@@ -3,9 +3,11 @@
 Typical use (the app builds one client at start-up; a worker calls it after point changes)::
 
     client = GoogleWalletClient.from_service_account_file(
-        settings["GOOGLE_CREDENTIALS"], base_url=settings["GOOGLE_API_URL"], rate=15)
+        settings["GOOGLE_CREDENTIALS"], base_url=settings["GOOGLE_API_URL"], rate=15,
+        budget=shared_rate)             # optional: a RequestBudget every process shares
     client.upsert_class(loyalty_class(issuer_id, program))          # once per program change
-    client.upsert_object(loyalty_object(issuer_id, program, card))  # before the first link
+    with client.urgent():               # a customer tapped the save link: goes first
+        client.upsert_object(loyalty_object(issuer_id, program, card))
     client.patch_object(object_id(issuer_id, card.serial),
                         object_patch(program, card), notify=budget_allows)
     url = client.save_url([object_id(issuer_id, card.serial)], ["https://cards.example.com"])
@@ -43,6 +45,8 @@ from ._errors import GoogleUnavailable
 from ._errors import GoogleWalletError
 from ._errors import NotificationQuotaExceeded
 from ._errors import SchemaViolation
+from ._images import LOGO_SIZE
+from ._images import square_logo
 from ._jwt import MAX_SAVE_JWT_LENGTH
 from ._jwt import SAVE_URL_PREFIX
 from ._jwt import save_claims
@@ -50,20 +54,25 @@ from ._jwt import save_jwt
 from ._jwt import save_url
 from ._mapping import BALANCE_LABELS
 from ._mapping import BARCODE_TYPES
+from ._mapping import MESSAGES_PER_OBJECT
 from ._mapping import GoogleCard
 from ._mapping import GoogleDetail
 from ._mapping import GoogleMoney
 from ._mapping import GoogleProgram
 from ._mapping import GoogleStore
 from ._mapping import class_id
+from ._mapping import kept_messages
 from ._mapping import loyalty_class
+from ._mapping import loyalty_message
 from ._mapping import loyalty_object
+from ._mapping import object_design
 from ._mapping import object_id
 from ._mapping import object_patch
 from ._mapping import sanitize_suffix
 from ._protocol import NullWalletObjects
 from ._protocol import WalletObjects
 from ._retry import ErrorKind
+from ._retry import RequestBudget
 from ._retry import TokenBucket
 from ._retry import backoff_delay
 from ._retry import classify_error
@@ -79,8 +88,10 @@ __all__ = [
     "DEFAULT_RATE",
     "DISCOVERY_FILE",
     "DISCOVERY_REVISION",
+    "LOGO_SIZE",
     "MAX_INTERMEDIATE_SIGNATURES",
     "MAX_SAVE_JWT_LENGTH",
+    "MESSAGES_PER_OBJECT",
     "PROTOCOL_VERSION",
     "ROOT_KEYS_URL",
     "SAVE_URL_PREFIX",
@@ -106,6 +117,7 @@ __all__ = [
     "GoogleWalletError",
     "NotificationQuotaExceeded",
     "NullWalletObjects",
+    "RequestBudget",
     "RootKey",
     "SchemaViolation",
     "TokenBucket",
@@ -114,9 +126,12 @@ __all__ = [
     "class_id",
     "classify_error",
     "discovery_document",
+    "kept_messages",
     "load_credentials",
     "loyalty_class",
+    "loyalty_message",
     "loyalty_object",
+    "object_design",
     "object_id",
     "object_patch",
     "parse_root_keys",
@@ -125,6 +140,7 @@ __all__ = [
     "save_jwt",
     "save_url",
     "signed_bytes",
+    "square_logo",
     "validate",
     "verify_callback",
 ]

@@ -3,8 +3,11 @@
 One ``requests.Session`` carries both the API calls and the OAuth token requests. The access
 token comes from the ``token_uri`` of the service-account file (JWT-bearer grant through
 google-auth, scope ``wallet_object.issuer``, §1.2), so a stand-in token endpoint is a matter
-of configuration. Every attempt waits for a shared ``TokenBucket`` (default 15 requests/s,
-under Google's 20, §1.8). 429, 5xx and quota 403 answers are retried with exponential backoff
+of configuration. Every attempt waits for the client's ``TokenBucket`` (default 15 requests/s,
+under Google's 20, §1.8), and then for a ``budget`` shared with other processes when one is
+given (:class:`~wallet_service.google.RequestBudget`); calls made inside ``with
+client.urgent():`` (a customer waiting) go ahead of the others there. 429, 5xx and quota 403
+answers are retried with exponential backoff
 and full jitter up to ``max_attempts``; a quota answer to a *notifying* call raises
 ``NotificationQuotaExceeded`` at once, so the caller can send it again silently (§2.6).
 
@@ -13,6 +16,8 @@ Neither the private key nor access tokens are ever logged.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import random
@@ -20,6 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 from os import PathLike
@@ -41,8 +47,9 @@ from ._errors import GoogleRateLimited
 from ._errors import GoogleUnavailable
 from ._errors import NotificationQuotaExceeded
 from ._jwt import save_url
-from ._mapping import localized
+from ._mapping import loyalty_message
 from ._retry import ErrorKind
+from ._retry import RequestBudget
 from ._retry import TokenBucket
 from ._retry import backoff_delay
 from ._retry import classify_error
@@ -59,6 +66,12 @@ SCOPE = "https://www.googleapis.com/auth/wallet_object.issuer"
 #: Requests per second; Google publishes 20 (§1.8).
 DEFAULT_RATE = 15.0
 _API_PATH = "/walletobjects/v1/"
+#: Set inside ``GoogleWalletClient.urgent()``: the calls of a customer who is waiting.
+_URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("google_urgent", default=False)
+#: Tries of an urgent call, and the longest pause between them: a customer waits for them,
+#: and can tap again.
+URGENT_ATTEMPTS = 2
+URGENT_BACKOFF_CAP = 1.0
 
 _ERRORS: dict[ErrorKind, type[GoogleApiError]] = {
     ErrorKind.RATE_LIMITED: GoogleRateLimited,
@@ -121,6 +134,10 @@ class GoogleWalletClient:
         Ceiling in requests per second for this client, across threads (default 15): the
         ``TokenBucket`` paces at ``rate * (1 - headroom)`` and never lets more than ``rate``
         requests start within a second. Or pass a ``bucket`` shared by several clients.
+    ``budget``
+        A request budget shared with other processes (``RequestBudget``, e.g.
+        ``wallet_service.ratelimit.SharedRequestRate``): every attempt also waits for it,
+        as urgent inside ``urgent()``.
     ``timeout``
         ``(connect, read)`` seconds for every request, token requests included.
     ``max_attempts``, ``backoff_base``, ``backoff_cap``
@@ -137,6 +154,7 @@ class GoogleWalletClient:
     def __init__(self, *, credentials: service_account.Credentials,
                  base_url: str = DEFAULT_API_URL, rate: float = DEFAULT_RATE,
                  headroom: float = 0.05, bucket: TokenBucket | None = None,
+                 budget: RequestBudget | None = None,
                  timeout: float | tuple[float, float] = (5.0, 30.0), max_attempts: int = 5,
                  backoff_base: float = 0.5, backoff_cap: float = 30.0,
                  session: requests.Session | None = None, pool_size: int = 16,
@@ -153,6 +171,7 @@ class GoogleWalletClient:
         self.backoff_cap = backoff_cap
         self.validate_payloads = validate_payloads
         self.bucket = bucket or TokenBucket(rate, headroom=headroom)
+        self.budget = budget
         self._own_session = session is None
         if session is None:
             session = requests.Session()
@@ -180,6 +199,17 @@ class GoogleWalletClient:
         """Close the session (when the client created it)."""
         if self._own_session:
             self.session.close()
+
+    @contextlib.contextmanager
+    def urgent(self) -> Iterator[None]:
+        """Calls made inside go ahead of background ones in the shared ``budget``, and are
+        tried at most ``URGENT_ATTEMPTS`` times, ``URGENT_BACKOFF_CAP`` seconds apart at most:
+        a customer is waiting for them (the save link, spec §3.3)."""
+        token = _URGENT.set(True)
+        try:
+            yield
+        finally:
+            _URGENT.reset(token)
 
     def __enter__(self) -> GoogleWalletClient:
         return self
@@ -220,7 +250,8 @@ class GoogleWalletClient:
                           message_id: str | None = None) -> dict[str, Any]:
         """``loyaltyclass.addmessage``: shown to every holder of every object of the class;
         with ``notify`` each of them gets a push (§7.14). Returns the updated class."""
-        request = _message(header, body, notify=notify, message_id=message_id)
+        request = {"message": loyalty_message(header, body, notify=notify,
+                                              message_id=message_id or uuid.uuid4().hex)}
         self._check("AddMessageRequest", request)
         answer = self._call("POST", f"loyaltyClass/{quote(class_id, safe='')}/addMessage",
                             body=request, notifying=notify)
@@ -277,8 +308,9 @@ class GoogleWalletClient:
         (``{"ru": …, "en": …}``, the first language the default, §2.3 LocalizedString). A
         quota answer to a notifying message raises ``NotificationQuotaExceeded``: send it
         again with ``notify=False``. Returns the updated object. Objects keep at most 10
-        messages (§7.15)."""
-        request = _message(header, body, notify=notify, message_id=message_id)
+        messages (§7.15): make room first (``kept_messages`` in a PATCH)."""
+        request = {"message": loyalty_message(header, body, notify=notify,
+                                              message_id=message_id or uuid.uuid4().hex)}
         self._check("AddMessageRequest", request)
         answer = self._call("POST", f"loyaltyObject/{quote(object_id, safe='')}/addMessage",
                             body=request, notifying=notify)
@@ -320,8 +352,13 @@ class GoogleWalletClient:
               notifying: bool = False) -> dict[str, Any]:
         url = self.base_url + _API_PATH + path
         force_token = False
-        for attempt in range(1, self.max_attempts + 1):
+        urgent = _URGENT.get()
+        max_attempts = min(self.max_attempts, URGENT_ATTEMPTS) if urgent else self.max_attempts
+        cap = min(self.backoff_cap, URGENT_BACKOFF_CAP) if urgent else self.backoff_cap
+        for attempt in range(1, max_attempts + 1):
             self.bucket.acquire()
+            if self.budget is not None:
+                self.budget.acquire(urgent=urgent)
             headers = {"Authorization": f"Bearer {self._token(force=force_token)}",
                        "Accept": "application/json"}
             force_token = False
@@ -331,8 +368,8 @@ class GoogleWalletClient:
             except requests.RequestException as e:
                 error = GoogleUnavailable(f"{method} {path}: no answer ({type(e).__name__})",
                                           method=method, path=path, attempts=attempt)
-                if attempt < self.max_attempts:
-                    self._backoff(attempt, None, method, path, type(e).__name__)
+                if attempt < max_attempts:
+                    self._backoff(attempt, None, method, path, type(e).__name__, cap)
                     continue
                 raise error from e
             if response.status_code < 300:
@@ -340,7 +377,7 @@ class GoogleWalletClient:
             answer = _json(response)
             kind = classify_error(response.status_code, answer)
             reason, message = error_details(answer)
-            if response.status_code == 401 and attempt == 1 and attempt < self.max_attempts:
+            if response.status_code == 401 and attempt == 1 and attempt < max_attempts:
                 force_token = True  # revoked or expired early: one fresh token
                 continue
             if notifying and kind is ErrorKind.QUOTA:
@@ -349,9 +386,9 @@ class GoogleWalletClient:
                     "without notification (spec §2.6)", status_code=response.status_code,
                     reason=reason, google_message=message, method=method, path=path,
                     attempts=attempt)
-            if kind.retryable and attempt < self.max_attempts:
+            if kind.retryable and attempt < max_attempts:
                 self._backoff(attempt, _retry_after(response), method, path,
-                              f"{response.status_code} {reason}")
+                              f"{response.status_code} {reason}", cap)
                 continue
             raise _ERRORS[kind](
                 f"{method} {path}: {response.status_code} {reason or ''} {message or ''}".strip(),
@@ -360,28 +397,12 @@ class GoogleWalletClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _backoff(self, attempt: int, retry_after: float | None, method: str, path: str,
-                 why: str) -> None:
-        delay = backoff_delay(attempt, base=self.backoff_base, cap=self.backoff_cap,
+                 why: str, cap: float) -> None:
+        delay = backoff_delay(attempt, base=self.backoff_base, cap=cap,
                               rng=self._rng, retry_after=retry_after)
-        logger.info("Google Wallet %s %s: %s; attempt %d of %d, retrying in %.2fs",
-                    method, path, why, attempt, self.max_attempts, delay)
+        logger.info("Google Wallet %s %s: %s; attempt %d, retrying in %.2fs",
+                    method, path, why, attempt, delay)
         self._sleep(delay)
-
-
-def _message(header: str | Mapping[str, str], body: str | Mapping[str, str], *, notify: bool,
-             message_id: str | None) -> dict[str, Any]:
-    message: dict[str, Any] = {"id": message_id or uuid.uuid4().hex,
-                               "header": _default(header), "body": _default(body),
-                               "messageType": "TEXT_AND_NOTIFY" if notify else "TEXT"}
-    for name, text in (("localizedHeader", header), ("localizedBody", body)):
-        if isinstance(text, Mapping) and text:
-            message[name] = localized(text, list(text))
-    return {"message": message}
-
-
-def _default(text: str | Mapping[str, str]) -> str:
-    """The text in the default (first) language."""
-    return text if isinstance(text, str) else next(iter(text.values()))
 
 
 def _json(response: requests.Response) -> dict[str, Any]:

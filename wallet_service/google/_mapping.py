@@ -18,7 +18,10 @@ Choices made here:
   patch (§2.1.2, §7.5).
 * **Ids** contain no personal data (§2.2, §7.26): the class suffix comes from the program id,
   the object suffix from a SHA-256 of the card number, so a save link reveals neither the
-  member nor the card number.
+  member nor the card number. An optional ``prefix`` (the deployment's namespace) comes
+  first, so that two deployments on one issuer never share a class or an object.
+* **Messages**: an object holds at most 10 (§2.6, §7.15); :func:`loyalty_message` builds
+  one, :func:`kept_messages` the list a PATCH leaves before the next is added.
 * Balances beyond int32 are sent as ``string`` (§2.3, §7.16).
 """
 
@@ -42,9 +45,13 @@ __all__ = [
     "GoogleMoney",
     "GoogleProgram",
     "GoogleStore",
+    "MESSAGES_PER_OBJECT",
     "class_id",
+    "kept_messages",
     "loyalty_class",
+    "loyalty_message",
     "loyalty_object",
+    "object_design",
     "object_id",
     "object_patch",
     "sanitize_suffix",
@@ -53,8 +60,13 @@ __all__ = [
 #: The service's barcode formats and Google's ``Barcode.type`` names (§2.3).
 BARCODE_TYPES = {"qr": "QR_CODE", "pdf417": "PDF_417", "aztec": "AZTEC", "code128": "CODE_128"}
 NO_TIER = "—"
+#: Messages an object (or a class) holds at most (§1.8, §2.6).
+MESSAGES_PER_OBJECT = 10
 _INT32_MAX = 2**31 - 1
 _ISSUER_ID = re.compile(r"\A[0-9]+\Z")
+_PREFIX = re.compile(r"\A[A-Za-z0-9_-]{1,40}\Z")
+_MESSAGE_FIELDS = ("id", "header", "body", "localizedHeader", "localizedBody",
+                   "displayInterval", "messageType")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _COLOUR = re.compile(r"\A#(?:[0-9a-fA-F]{6}|[0-9a-fA-F]{3})\Z")
 
@@ -180,20 +192,33 @@ def _issuer(issuer_id: str | int) -> str:
     return issuer
 
 
-def class_id(issuer_id: str | int, program_id: int | str) -> str:
-    """``<issuer id>.program-<program id>``, the LoyaltyClass id of a program (§2.1.1)."""
-    return f"{_issuer(issuer_id)}.program-{sanitize_suffix(str(program_id))}"
+def _namespace(issuer_id: str | int, prefix: str | None) -> str:
+    """``<issuer id>.``, or ``<issuer id>.<prefix>.`` for a deployment with a namespace."""
+    if prefix is None:
+        return f"{_issuer(issuer_id)}."
+    if not _PREFIX.match(prefix):
+        raise InvalidInput(f"id prefix {prefix!r} must be 1 to 40 letters, digits, _ or - "
+                           "(spec §7.3)", field="id_prefix")
+    return f"{_issuer(issuer_id)}.{prefix}."
 
 
-def object_id(issuer_id: str | int, serial: str, *, salt: str = "") -> str:
-    """``<issuer id>.card-<hash>``, the LoyaltyObject id of a card (§2.2).
+def class_id(issuer_id: str | int, program_id: int | str, *, prefix: str | None = None) -> str:
+    """``<issuer id>.program-<program id>``, the LoyaltyClass id of a program (§2.1.1);
+    ``<issuer id>.<prefix>.program-<program id>`` in the namespace ``prefix``."""
+    return f"{_namespace(issuer_id, prefix)}program-{sanitize_suffix(str(program_id))}"
+
+
+def object_id(issuer_id: str | int, serial: str, *, salt: str = "",
+              prefix: str | None = None) -> str:
+    """``<issuer id>.card-<hash>``, the LoyaltyObject id of a card (§2.2);
+    ``<issuer id>.<prefix>.card-<hash>`` in the namespace ``prefix``.
 
     The suffix is the first 32 hex digits of SHA-256 over ``salt`` and the card number, so
     the id (visible in save links and callbacks) does not reveal the card number. With a
     secret ``salt`` it cannot be brute-forced either; the salt must then never change.
     """
     digest = hashlib.sha256(f"{salt}\0{serial}".encode()).hexdigest()[:32]
-    return f"{_issuer(issuer_id)}.card-{digest}"
+    return f"{_namespace(issuer_id, prefix)}card-{digest}"
 
 
 def _lang_value(text: Text, language: str) -> str:
@@ -248,11 +273,13 @@ def _uri(uri: str, uri_id: str, description: Text, languages: Sequence[str]) -> 
             "localizedDescription": localized(description, languages)}
 
 
-def loyalty_class(issuer_id: str | int, program: GoogleProgram) -> dict[str, Any]:
+def loyalty_class(issuer_id: str | int, program: GoogleProgram, *,
+                  prefix: str | None = None) -> dict[str, Any]:
     """The LoyaltyClass JSON of a program, for insert and for every update/patch (§2.1, §2.5).
 
     ``reviewStatus`` is ``UNDER_REVIEW`` always (§2.1.2). PATCH replaces arrays whole, so
     sending this whole dict as the patch keeps text modules, links and locations consistent.
+    ``prefix``: the namespace of the ids (:func:`class_id`).
     """
     languages = _languages(program)
     if not _COLOUR.match(program.background_color):
@@ -268,7 +295,7 @@ def loyalty_class(issuer_id: str | int, program: GoogleProgram) -> dict[str, Any
     logo_text = program.logo_text or _label("logo", languages, _lang_value(program.merchant_name,
                                                                             lang))
     payload: dict[str, Any] = {
-        "id": class_id(issuer_id, program.program_id),
+        "id": class_id(issuer_id, program.program_id, prefix=prefix),
         "issuerName": _lang_value(program.merchant_name, lang),
         "localizedIssuerName": localized(program.merchant_name, languages),
         "programName": _lang_value(program.name, lang),
@@ -353,21 +380,33 @@ def _state(card: GoogleCard) -> str:
 
 
 def loyalty_object(issuer_id: str | int, program: GoogleProgram, card: GoogleCard, *,
-                   salt: str = "") -> dict[str, Any]:
+                   salt: str = "", prefix: str | None = None) -> dict[str, Any]:
     """The LoyaltyObject JSON of a card, for insert (and the patch half of an upsert) (§2.2).
 
-    ``salt`` as for ``object_id``.
+    ``salt`` and ``prefix`` as for ``object_id`` (``prefix`` for the class id too).
     """
-    languages = _languages(program)
-    payload: dict[str, Any] = {
-        "id": object_id(issuer_id, card.serial, salt=salt),
-        "classId": class_id(issuer_id, program.program_id),
+    return {
+        "id": object_id(issuer_id, card.serial, salt=salt, prefix=prefix),
+        "classId": class_id(issuer_id, program.program_id, prefix=prefix),
         **object_patch(program, card),
         "accountId": card.serial,
+        **object_design(program, card),
+    }
+
+
+def object_design(program: GoogleProgram, card: GoogleCard) -> dict[str, Any]:
+    """What the program's design decides on each object: the ``barcode`` (its format) and
+    the ``linksModuleData`` (the card page). A class PATCH does not reach them, so a design
+    change patches every object with these too (§1.4: object fields are per object)."""
+    if program.barcode_format not in BARCODE_TYPES:
+        raise InvalidInput(f"barcode format must be one of {sorted(BARCODE_TYPES)}",
+                           field="barcode_format")
+    payload: dict[str, Any] = {
         "barcode": {"type": BARCODE_TYPES[program.barcode_format], "value": card.serial,
                     "alternateText": card.serial},
     }
     if card.card_url:
+        languages = _languages(program)
         payload["linksModuleData"] = {"uris": [
             _uri(_https(card.card_url, "card_url"), "card", _label("card_page", languages),
                  languages)]}
@@ -405,3 +444,40 @@ def object_patch(program: GoogleProgram, card: GoogleCard, *,
     if notify:
         payload["notifyPreference"] = "NOTIFY_ON_UPDATE"
     return payload
+
+
+def loyalty_message(header: Text, body: Text, *, notify: bool,
+                    message_id: str) -> dict[str, Any]:
+    """A ``Message`` (§2.3): ``TEXT_AND_NOTIFY`` when ``notify`` (a push, on the 3-per-24-hours
+    budget), else ``TEXT``. ``header`` and ``body`` are one text or one per language, the
+    first language the default (LocalizedString)."""
+    message: dict[str, Any] = {"id": message_id, "header": _first(header),
+                               "body": _first(body),
+                               "messageType": "TEXT_AND_NOTIFY" if notify else "TEXT"}
+    for name, text in (("localizedHeader", header), ("localizedBody", body)):
+        if not isinstance(text, str) and text:
+            message[name] = localized(text, list(text))
+    return message
+
+
+def kept_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The messages an object keeps so that one more fits: the newest
+    ``MESSAGES_PER_OBJECT - 1`` (§2.6: ``addMessage`` appends, and an object holds 10), as a
+    PATCH sends them back: only the fields a message is written with, each as ``TEXT`` (a
+    PATCH must not notify again), without the ``kind`` Google adds to what it returns."""
+    newest = list(messages)[-(MESSAGES_PER_OBJECT - 1):]
+    return [{**{k: _without_kind(m[k]) for k in _MESSAGE_FIELDS if k in m},
+             "messageType": "TEXT"} for m in newest]
+
+
+def _first(text: Text) -> str:
+    """The text in the default (first) language."""
+    return text if isinstance(text, str) else next(iter(text.values()))
+
+
+def _without_kind(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _without_kind(v) for k, v in value.items() if k != "kind"}
+    if isinstance(value, list):
+        return [_without_kind(v) for v in value]
+    return value

@@ -3,8 +3,10 @@ Google Wallet is switched off (no ``WALLET_GOOGLE_ISSUER_ID``)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 from typing import Protocol
 
@@ -15,6 +17,8 @@ class WalletObjects(Protocol):
     def upsert_class(self, payload: Mapping[str, Any]) -> dict[str, Any]: ...
 
     def patch_class(self, class_id: str, payload: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    def get_object(self, object_id: str) -> dict[str, Any]: ...
 
     def upsert_object(self, payload: Mapping[str, Any], *,
                       notify: bool = False) -> dict[str, Any]: ...
@@ -29,6 +33,8 @@ class WalletObjects(Protocol):
     def save_url(self, object_ids: Sequence[str], origins: Sequence[str], *,
                  now: float | None = None) -> str: ...
 
+    def urgent(self) -> AbstractContextManager[None]: ...
+
     def close(self) -> None: ...
 
 
@@ -39,6 +45,9 @@ class NullWalletObjects:
         return {}
 
     def patch_class(self, class_id: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def get_object(self, object_id: str) -> dict[str, Any]:
         return {}
 
     def upsert_object(self, payload: Mapping[str, Any], *,
@@ -57,6 +66,9 @@ class NullWalletObjects:
     def save_url(self, object_ids: Sequence[str], origins: Sequence[str], *,
                  now: float | None = None) -> str:
         raise RuntimeError("Google Wallet is off: there is no save link")
+
+    def urgent(self) -> AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
     def close(self) -> None:
         return None

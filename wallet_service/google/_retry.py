@@ -1,7 +1,8 @@
 """Rate limiting and error classification for Google Wallet REST calls (spec §1.6, §1.8).
 
 Pure helpers: ``TokenBucket`` (thread-safe pacing), ``classify_error`` (what an error answer
-means and whether to retry it) and ``backoff_delay`` (exponential backoff with full jitter).
+means and whether to retry it) and ``backoff_delay`` (exponential backoff with full jitter);
+``RequestBudget``, what the client needs of a budget shared with other processes.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import time
 from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
+from typing import Protocol
 
-__all__ = ["ErrorKind", "TokenBucket", "backoff_delay", "classify_error", "error_details"]
+__all__ = ["ErrorKind", "RequestBudget", "TokenBucket", "backoff_delay", "classify_error",
+           "error_details"]
 
 _QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded", "QuotaExceededException",
                             "RESOURCE_EXHAUSTED"})
@@ -83,6 +86,15 @@ def backoff_delay(attempt: int, *, base: float = 0.5, cap: float = 30.0,
     if retry_after is not None:
         delay = max(delay, min(retry_after, cap))
     return delay
+
+
+class RequestBudget(Protocol):
+    """Requests per second shared by every process that calls Google (§1.8: the limit is
+    the project's, not a process's); ``wallet_service.ratelimit.SharedRequestRate`` is one."""
+
+    def acquire(self, *, urgent: bool = False) -> None:
+        """Wait until one more request fits the budget, and count it. ``urgent`` requests (a
+        customer waiting) go ahead of the others."""
 
 
 class TokenBucket:

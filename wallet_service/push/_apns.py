@@ -1,13 +1,18 @@
-"""The APNs client for pass updates: one HTTP/2 connection, many concurrent streams (§4.5).
+"""The APNs client for pass updates: HTTP/2 connections with many concurrent streams (§4.5).
 
 ``ApnsPushClient.send`` is synchronous and thread-safe; the work happens on a private asyncio
-event loop in a daemon thread, started on first use. The loop owns at most one *active*
-connection (plus, briefly, one that is draining after a GOAWAY). Pushes wait in one queue and
-are written as streams while the connection has room under the server's
-``SETTINGS_MAX_CONCURRENT_STREAMS`` (and ``max_streams``); responses free room and the queue is
-pumped again. Writes are coalesced: the frames produced in one loop iteration go out in one
-``write``, and a read full of responses refills the connection every ``_REFILL_EVERY`` events
-so that client and server work in parallel rather than in turns (§4.5, throughput).
+event loop in a daemon thread, started on first use. The loop owns up to ``connections``
+*active* connections (plus, briefly, ones draining after a GOAWAY); it opens the first when
+there is something to send and another only while every active one is full and at least
+half a connection's worth of pushes still waits, so a small batch uses one connection and a
+large fan-out several. Pushes wait in one queue and are written as streams while a
+connection has room under the server's ``SETTINGS_MAX_CONCURRENT_STREAMS`` (and
+``max_streams``); responses free room and the queue is pumped again. Batches sent from
+several threads share the queue, so a caller can hand over the next batch while the
+previous one is still on the wire. Writes are coalesced: the frames produced in one loop
+iteration go out in one ``write``, and a read full of responses refills the connection every
+``_REFILL_EVERY`` events so that client and server work in parallel rather than in turns
+(§4.5, throughput).
 
 Connection handling (§4.5, "Real APNs also sends GOAWAY"):
 
@@ -18,7 +23,9 @@ Connection handling (§4.5, "Real APNs also sends GOAWAY"):
 * Lost connection: pushes still in flight get ``RETRY`` with ``status=None`` (APNs may or may
   not have processed them); queued pushes go out on a new connection.
 * Failed connect: the queued pushes get ``RETRY`` with ``status=None``, or ``FAILED`` when TLS
-  rejected a certificate (a configuration problem); the next ``send`` connects again.
+  rejected a certificate (a configuration problem); the next ``send`` connects again. When
+  another connection is up, the pushes wait for it instead, and no further connection is
+  tried for ``connect_timeout`` seconds.
 """
 
 from __future__ import annotations
@@ -96,7 +103,9 @@ class ApnsPushClient:
         Seconds for a whole ``send`` call (connecting included); what is unanswered then is
         reported as ``RETRY`` with ``status=None``.
     ``max_streams``
-        Upper bound on concurrent streams, below the server's own limit.
+        Upper bound on concurrent streams per connection, below the server's own limit.
+    ``connections``
+        Most connections open at once (§4.5: "multiple connections" for throughput).
     ``clock``
         Seconds since the epoch; injectable for tests of ``apns-expiration``.
 
@@ -116,6 +125,7 @@ class ApnsPushClient:
         connect_timeout: float = 10.0,
         timeout: float = 60.0,
         max_streams: int = 1000,
+        connections: int = 1,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not topic or not topic.isascii() or not topic.isprintable():
@@ -133,6 +143,8 @@ class ApnsPushClient:
             raise ConfigurationError("APNs timeouts must be positive")
         if max_streams < 1:
             raise ConfigurationError("max_streams must be at least 1")
+        if connections < 1:
+            raise ConfigurationError("connections must be at least 1")
         parts = urlsplit(base_url)
         if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/"):
             raise ConfigurationError(
@@ -149,6 +161,7 @@ class ApnsPushClient:
         self._connect_timeout = connect_timeout
         self._timeout = timeout
         self._max_streams = max_streams
+        self._connections = connections
         self._clock = clock
         self._authority = authority.encode("ascii")
         self._ssl = tls_context(auth, ca_file)
@@ -225,6 +238,7 @@ class ApnsPushClient:
                 connect_timeout=self._connect_timeout,
                 timeout=self._timeout,
                 max_streams=self._max_streams,
+                connections=self._connections,
                 clock=self._clock,
             )
             ready = threading.Event()
@@ -330,6 +344,7 @@ class _Engine:
         connect_timeout: float,
         timeout: float,
         max_streams: int,
+        connections: int,
         clock: Callable[[], float],
     ) -> None:
         self.loop = loop
@@ -343,12 +358,15 @@ class _Engine:
         self.connect_timeout = connect_timeout
         self.timeout = timeout
         self.max_streams = max_streams
+        self.max_connections = connections
         self.clock = clock
         self.queue: collections.deque[_Job] = collections.deque()
-        self.active: _Connection | None = None
+        self.active: list[_Connection] = []
         self.connections: set[_Connection] = set()
         self.connecting: asyncio.Task[None] | None = None
         self.connection_count = 0
+        #: No further connection before this loop time (one failed while another was up).
+        self.hold_extra_until = 0.0
         self.closing = False
 
     # -- batches --------------------------------------------------------------------------
@@ -402,20 +420,29 @@ class _Engine:
     # -- the queue --------------------------------------------------------------------------
 
     def pump(self) -> None:
-        """Move queued pushes onto the active connection while it has room."""
+        """Move queued pushes onto the active connections while they have room; connect
+        another when all are full and enough is left waiting."""
         queue = self.queue
         if not queue:
             return
-        conn = self.active
-        if conn is None or not conn.accepting:
+        for conn in list(self.active):  # has_room() may retire a connection
+            while queue and conn.has_room():
+                job = queue.popleft()
+                if not job.done:
+                    conn.open_stream(job)
+            if not queue:
+                return
+        if self.wants_connection():
             self.ensure_connecting()
-            return
-        while queue and conn.has_room():
-            job = queue.popleft()
-            if not job.done:
-                conn.open_stream(job)
-        if queue and not conn.accepting:
-            self.ensure_connecting()
+
+    def wants_connection(self) -> bool:
+        if not self.active:
+            return True
+        if len(self.active) >= self.max_connections:
+            return False
+        if self.loop.time() < self.hold_extra_until:
+            return False
+        return len(self.queue) * 2 >= self.active[-1].room_limit()
 
     def requeue(self, job: _Job, why: str, *, progress: bool) -> None:
         """Queue a push that the server did not process (GOAWAY, REFUSED_STREAM) again.
@@ -478,18 +505,25 @@ class _Engine:
                 failure = exc
             if failure is None and conn is not None and conn.selected_h2:
                 self.connection_count += 1
-                self.active = conn
-                logger.info("APNs connected to %s:%s (connection #%d, max streams %d)",
-                            self.host, self.port, self.connection_count, conn.room_limit())
+                self.active.append(conn)
+                logger.info("APNs connected to %s:%s (connection #%d, %d open, max streams %d)",
+                            self.host, self.port, self.connection_count, len(self.active),
+                            conn.room_limit())
                 return
             if failure is None:
                 failure = ConnectionError("the server did not negotiate HTTP/2 (ALPN h2)")
             if conn is not None:
                 conn.abort()
-            self.fail_queue(failure)
+            if self.active:
+                # The pushes wait for the connections that are up; try no other for a while.
+                self.hold_extra_until = self.loop.time() + self.connect_timeout
+                logger.warning("APNs %s:%s: another connection failed: %s", self.host,
+                               self.port, _describe(failure))
+            else:
+                self.fail_queue(failure)
         finally:
             self.connecting = None
-            if self.active is not None:
+            if self.active:
                 self.pump()
 
     def fail_queue(self, exc: BaseException) -> None:
@@ -504,15 +538,15 @@ class _Engine:
 
     def connection_closed(self, conn: _Connection, exc: BaseException | None) -> None:
         self.connections.discard(conn)
-        if self.active is conn:
-            self.active = None
+        if conn in self.active:
+            self.active.remove(conn)
             if not self.closing:
                 logger.info("APNs connection closed: %s", _describe(exc))
         self.pump()
 
     def connection_going_away(self, conn: _Connection) -> None:
-        if self.active is conn:
-            self.active = None
+        if conn in self.active:
+            self.active.remove(conn)
         self.pump()
 
     async def aclose(self) -> None:

@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from ..errors import ValidationFailed
 from ..i18n import expiry_reminder
 from ..local_time import local_date
 from ..local_time import local_time
@@ -103,6 +104,39 @@ def run_daily(session: Session, today: dt.date, *, merchant_id: int | None = Non
         report["coupons_granted"] += grant_evergreen_coupons(session, program.id, at)
         report["coupons_refreshed"] += _coupon_windows(session, program, at)
     return report
+
+
+#: How many days back a merchant may run its daily job again (``run_merchant_day``): a day
+#: the worker missed while it was stopped, such as its birthdays.
+RERUN_DAYS = 7
+
+
+def run_merchant_day(session: Session, merchant_id: int, day: dt.date | None,
+                     now: dt.datetime) -> dict[str, Any]:
+    """The daily job of one merchant, as the merchant asks for it (``POST
+    /automations/daily``): for its today (in its time zone) by default, or again for one of
+    the ``RERUN_DAYS`` days before. Never for a day to come: points would expire, tiers fall
+    and bonuses go out before their time, and none of that can be undone. (Tests and the demo
+    move time with :func:`run_daily` and an explicit day, or the worker's injected clock.)
+    Today runs at ``now``; a past day at 06:00 of it, as :func:`run_daily` does.
+
+    :raises ValidationFailed: ``day`` is after the merchant's today, or further back than
+        ``RERUN_DAYS``; names ``day``.
+    """
+    time_zone = time_zone_of(session, merchant_id)
+    today = local_date(now, time_zone)
+    if day is None or day == today:
+        return run_daily(session, today, merchant_id=merchant_id, now=now)
+    if day > today:
+        raise ValidationFailed(
+            f"day: {day.isoformat()} has not come yet: today is {today.isoformat()} in the "
+            f"merchant's time zone ({time_zone}); a day runs on that day or later",
+            field="day")
+    if day < today - dt.timedelta(days=RERUN_DAYS):
+        raise ValidationFailed(
+            f"day: {day.isoformat()} is more than {RERUN_DAYS} days before today "
+            f"({today.isoformat()} in the merchant's time zone, {time_zone})", field="day")
+    return run_daily(session, day, merchant_id=merchant_id)
 
 
 # --- when each merchant's day runs (the worker) ----------------------------------------
@@ -184,7 +218,7 @@ def _expire(session: Session, program: LoyaltyProgram, today: dt.date, now: dt.d
             reference_id=lot.transaction_id,
             reason=f"points valid until {lot.expires_on.isoformat()} expired",
             details={"rule": "expiry", "lot_id": lot.id}),
-            now=now, idempotency_key=f"expire:{lot.id}")
+            now=now, natural_key=f"expire:{lot.id}")
         done += 1
     return done
 

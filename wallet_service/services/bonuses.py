@@ -1,10 +1,12 @@
 """Bonuses outside purchases: welcome, referral and actions (a survey, a review).
 
 Every bonus is a ledger entry of type ``bonus`` whose ``details.rule`` names the rule
-(``welcome``, ``birthday``, ``referral``, ``winback``, ``action``) and whose idempotency key
-is natural (``birthday:<card>:<year>``), so granting it twice gives nothing twice. An action
-earns once per reference it is reported with; without one, once per member per
-``bonuses.action_period_days`` (once ever when the program sets no period).
+(``welcome``, ``birthday``, ``referral``, ``winback``, ``action``) and whose natural key
+(``birthday:<card>:<year>``) makes granting it twice give nothing twice. Natural keys have a
+namespace of their own (:func:`.ledger.natural_key_is`): a client's ``Idempotency-Key`` that
+looks like one neither stops a bonus nor is taken by it. An action earns once per reference
+it is reported with; without one, once per member per ``bonuses.action_period_days`` (once
+ever when the program sets no period).
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ def grant_bonus(
     session: Session, merchant_id: int, card_id: int, amount: int, rule: str, *,
     key: str | None, reason: str | None = None, details: dict[str, Any] | None = None,
     now: dt.datetime | None = None, reference_id: int | None = None,
+    idempotency: ledger.IdempotencyScope | None = None,
 ) -> ledger.Entry | None:
-    """Credit ``amount`` in the program's balance unit (stamps in a stamp program). Returns
-    None when the key was used already, the card is closed, or the program has no balance
-    (discount programs)."""
+    """Credit ``amount`` in the program's balance unit (stamps in a stamp program), once per
+    natural ``key``; the entry also keeps a client's key with its scope (``idempotency``),
+    when the bonus was asked for with one. Returns None when the natural key was used
+    already, the card is closed, or the program has no balance (discount programs)."""
     card = ledger.lock_card(session, card_id)
-    if key is not None and ledger.key_used(session, merchant_id, key):
+    if key is not None and ledger.natural_key_used(session, merchant_id, key):
         return None
     if card.status != "active" or card.kind == "discount" or amount <= 0:
         return None
@@ -47,7 +51,7 @@ def grant_bonus(
     else:
         change.points = change.lifetime_points = amount
     return ledger.apply_change(session, merchant_id, card, change, now=now,
-                               idempotency_key=key)
+                               natural_key=key, idempotency=idempotency)
 
 
 def grant_referral(session: Session, merchant_id: int, card_id: int, referrer_id: int,
@@ -70,7 +74,7 @@ def referral_paid_with(session: Session, merchant_id: int, card_id: int,
     request answers with it, as the first answer did)."""
     row = session.execute(
         select(TXNS).where(TXNS.c.merchant_id == merchant_id,
-                           TXNS.c.idempotency_key == _referred_key(card_id),
+                           ledger.natural_key_is(_referred_key(card_id)),
                            TXNS.c.reference_id == purchase.id)
     ).first()
     return None if row is None else ledger.entry_from_row(row, purchase.member_id)
@@ -81,13 +85,16 @@ def _referred_key(card_id: int) -> str:
 
 
 def record_action(session: Session, merchant_id: int, member_id: int, action: str,
-                  reference: str | None, *, now: dt.datetime | None = None) -> ledger.Entry:
+                  reference: str | None, *, now: dt.datetime | None = None,
+                  idempotency_key: str | None = None) -> ledger.Posted:
     """The bonus the program gives for ``action`` (a survey, a review): once per
     ``reference``; without one, once per member per ``bonuses.action_period_days`` (once
-    ever when the program sets no period).
+    ever when the program sets no period). With ``idempotency_key`` (the ``action``
+    operation), a retry answers with the first bonus instead of a conflict.
 
     :raises ResourceNotFound: the member is missing or another merchant's.
-    :raises ValidationFailed: the program gives no bonus for this action.
+    :raises ValidationFailed: the program gives no bonus for this action, or the idempotency
+        key was used in another scope (:func:`.ledger.replay`).
     :raises ResourceConflict: this action (same reference, or none within the period) earned
         its bonus already, or the card is closed.
     """
@@ -96,6 +103,11 @@ def record_action(session: Session, merchant_id: int, member_id: int, action: st
     if card_id is None:
         raise ResourceNotFound(f"member {member_id} not found", field="member_id")
     card = ledger.lock_card(session, card_id)
+    scope = ledger.IdempotencyScope.of(idempotency_key, "action", member_id,
+                                       {"action": action, "reference": reference})
+    done = ledger.replay(session, merchant_id, scope)
+    if done:
+        return done
     bonuses = card.rules.get("bonuses") or {}
     actions = bonuses.get("actions") or {}
     if action not in actions:
@@ -111,11 +123,11 @@ def record_action(session: Session, merchant_id: int, member_id: int, action: st
                                        bonuses.get("action_period_days"), now)
     entry = grant_bonus(session, merchant_id, card_id, int(actions[action]), "action",
                         key=key, reason=f"{action} bonus", now=now,
-                        details={"action": action, "reference": reference})
+                        details={"action": action, "reference": reference}, idempotency=scope)
     if entry is None:
         raise ResourceConflict(f"reference: {action} {reference!r} earned its bonus already",
                                field="reference")
-    return entry
+    return ledger.Posted(entry, card.currency, replayed=False)
 
 
 def _unreferenced_action_key(session: Session, card_id: int, action: str,
@@ -132,7 +144,7 @@ def _unreferenced_action_key(session: Session, card_id: int, action: str,
     paid, last = session.execute(
         select(func.count(), func.max(TXNS.c.created_at))
         .where(TXNS.c.card_id == card_id, TXNS.c.type == "bonus",
-               TXNS.c.idempotency_key.startswith(prefix, autoescape=True))).one()
+               ledger.natural_key_starts(prefix))).one()
     if last is not None:
         if period_days is None:
             raise ResourceConflict(

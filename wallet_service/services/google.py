@@ -5,6 +5,11 @@ Spec: google-wallet.md §0 (shape of the integration), §2.6 (notifications), §
 §4 (callbacks). Everything here is optional: without ``WALLET_GOOGLE_ISSUER_ID`` the
 :class:`GoogleWallet` holds the null client and members' ``google_save_url`` is null.
 Functions take a session and never commit; the request or job that called them does.
+
+Google is called lazily: reading or listing members never does. A card's object is inserted
+when the customer taps the save link (:func:`save_link`, ahead of background work in the
+shared request budget, §3.3), and from then on the worker keeps it in step
+(:func:`sync_card`).
 """
 
 from __future__ import annotations
@@ -12,8 +17,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 from sqlalchemy import func
@@ -21,7 +31,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .. import i18n
+from ..apple import assets
 from ..db import utcnow
+from ..google import MESSAGES_PER_OBJECT
 from ..google import CallbackEvent
 from ..google import GoogleCard
 from ..google import GoogleDetail
@@ -29,14 +42,16 @@ from ..google import GoogleMoney
 from ..google import GoogleProgram
 from ..google import GoogleRootKeys
 from ..google import GoogleStore
-from ..google import GoogleWalletError
 from ..google import NotificationQuotaExceeded
 from ..google import WalletObjects
 from ..google import class_id
+from ..google import kept_messages
 from ..google import loyalty_class
+from ..google import loyalty_message
 from ..google import loyalty_object
-from ..google import object_id
+from ..google import object_design
 from ..google import object_patch
+from ..google import square_logo
 from ..google import verify_callback
 from ..i18n import localized
 from ..i18n import standing_words
@@ -48,11 +63,12 @@ from ..models import LoyaltyCard
 from ..models import LoyaltyProgram
 from ..models import Member
 from ..models import Merchant
+from ..models import ProgramImage
 from ..rules import Totals
 from ..rules import standing
 from ..urls import card_url
 from ..urls import google_callback_url
-from ..urls import join_logo_url
+from ..urls import google_logo_url
 from . import wallet_events
 from .ledger import reminder_texts
 from .ledger import tier_totals
@@ -64,17 +80,49 @@ NOTIFICATIONS_PER_DAY = 3  # per object, Google's limit (spec §2.6)
 MESSAGE_HEADER = {"ru": "Новости", "en": "News"}
 # The expiry reminder goes out as a message of its own (spec §2.6), apart from campaigns.
 REMINDER_HEADER = {"ru": "Сгорание баллов", "en": "Points expiring"}
+#: Logos made for Google kept per process (program, revision): a few dozen KB each.
+LOGOS_KEPT = 64
+#: The uploaded logo files, sharpest first, and the program's colour when it has none.
+_LOGO_FILES = ("logo@3x.png", "logo@2x.png", "logo.png")
+_DEFAULT_BACKGROUND = "#182c52"
+
+
+class LogoCache:
+    """Square logos made for Google (:func:`google_logo`), kept per program revision."""
+
+    def __init__(self, size: int = LOGOS_KEPT) -> None:
+        self._size = size
+        self._logos: OrderedDict[tuple[int, str], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+        self.made = 0  # logos made by this process (observability and tests)
+
+    def get(self, key: tuple[int, str]) -> bytes | None:
+        with self._lock:
+            logo = self._logos.get(key)
+            if logo is not None:
+                self._logos.move_to_end(key)
+            return logo
+
+    def put(self, key: tuple[int, str], logo: bytes) -> None:
+        with self._lock:
+            self.made += 1
+            self._logos[key] = logo
+            while len(self._logos) > self._size:
+                self._logos.popitem(last=False)
 
 
 @dataclass(frozen=True)
 class GoogleWallet:
     """The deployment's Google Wallet: issuer, public URL, the API client and Google's
-    callback root keys. Built once per process by ``build_state``."""
+    callback root keys, the namespace of its ids (``WALLET_GOOGLE_ID_PREFIX``) and the logos
+    made for it. Built once per process by ``build_state``."""
 
     issuer_id: str | None
     public_url: str
     client: WalletObjects
     root_keys: GoogleRootKeys | None = None
+    id_prefix: str | None = None
+    logos: LogoCache = field(default_factory=LogoCache, compare=False, repr=False)
 
     @property
     def enabled(self) -> bool:
@@ -91,8 +139,8 @@ def program_view(session: Session, wallet: GoogleWallet,
         program_id=program.id,
         name=program.name,
         merchant_name=merchant.name,
-        logo_url=join_logo_url(wallet.public_url, program.join_token),
-        background_color=design.get("background_color") or "#182c52",
+        logo_url=google_logo_url(wallet.public_url, program.join_token, _revision(program)),
+        background_color=_background(program),
         languages=tuple(program.languages),
         logo_text=design.get("logo_text"),
         points_label=design.get("points_label"),
@@ -154,31 +202,73 @@ def card_stores(session: Session, program: LoyaltyProgram) -> tuple[GoogleStore,
                              name=loc.relevant_text or "")
                  for loc in program_locations(session, program))
 
+
+def google_logo(session: Session, wallet: GoogleWallet, program: LoyaltyProgram) -> bytes:
+    """The program's logo as Google Wallet takes it: a square PNG of 660 px, the uploaded
+    logo (the sharpest size; else the template's) on the program's background colour (spec
+    §2.4). Made once per program revision in each process (``wallet.logos``)."""
+    key = (program.id, _revision(program))
+    logo = wallet.logos.get(key)
+    if logo is None:
+        uploaded = dict(session.execute(
+            select(ProgramImage.filename, ProgramImage.data).where(
+                ProgramImage.program_id == program.id, ProgramImage.kind == "logo",
+                ProgramImage.filename.in_(_LOGO_FILES))).all())
+        source = next((uploaded[name] for name in _LOGO_FILES if name in uploaded), None)
+        if source is None:
+            source = assets.load_template(program.template).images["logo@3x.png"].data
+        logo = square_logo(source, _background(program))
+        wallet.logos.put(key, logo)
+    return logo
+
+
+def _revision(program: LoyaltyProgram) -> str:
+    """What changes with every change of the program (design, images, texts)."""
+    return program.updated_at.strftime("%Y%m%d%H%M%S%f")
+
+
+def _background(program: LoyaltyProgram) -> str:
+    return (program.design or {}).get("background_color") or _DEFAULT_BACKGROUND
+
+
 # --- classes and objects ------------------------------------------------------------------
 
 def ensure_class(session: Session, wallet: GoogleWallet, program: LoyaltyProgram) -> str:
     """Insert or patch the program's class when it does not show the current program
-    revision; one call per design change, however many cards (spec §0, §2.1)."""
+    revision; one call per design change, however many cards (spec §0, §2.1). A class
+    recorded under another id (``WALLET_GOOGLE_ID_PREFIX`` changed) is inserted anew."""
     revision = program.updated_at.isoformat()
     row = session.get(GoogleClass, program.id)
-    cid = class_id(wallet.issuer_id, program.id)
-    if row is not None and row.synced_revision == revision:
+    cid = class_id(wallet.issuer_id, program.id, prefix=wallet.id_prefix)
+    if row is not None and row.synced_revision == revision and row.class_id == cid:
         return cid
-    payload = loyalty_class(wallet.issuer_id, program_view(session, wallet, program))
-    if row is None:
+    payload = loyalty_class(wallet.issuer_id, program_view(session, wallet, program),
+                            prefix=wallet.id_prefix)
+    if row is None or row.class_id != cid:
         wallet.client.upsert_class(payload)  # insert; patch if it exists (§1.5)
     else:
         wallet.client.patch_class(cid, payload)
     if row is None:
-        session.add(GoogleClass(program_id=program.id, class_id=cid,
-                                synced_revision=revision, updated_at=utcnow()))
+        try:
+            # Two first taps of a program at once both insert the class (Google answers
+            # one with 409 and the upsert patches): the second row is refused, the first
+            # one stands for the same class.
+            with session.begin_nested():
+                session.add(GoogleClass(program_id=program.id, class_id=cid,
+                                        synced_revision=revision, updated_at=utcnow()))
+        except IntegrityError:
+            pass
     else:
-        row.synced_revision, row.updated_at = revision, utcnow()
+        row.class_id, row.synced_revision, row.updated_at = cid, revision, utcnow()
     session.flush()
     return cid
 
+
 def ensure_object(session: Session, wallet: GoogleWallet, card: LoyaltyCard) -> str:
-    """The card's object exists at Google (inserted, or patched on 409: spec §1.5)."""
+    """The card's object exists at Google (inserted, or patched on 409: spec §1.5); its id.
+
+    An object inserted once keeps its id, so a saved card stays valid.
+    """
     row = session.get(GoogleObject, card.id)
     if row is not None and row.inserted:
         return row.object_id
@@ -188,47 +278,52 @@ def ensure_object(session: Session, wallet: GoogleWallet, card: LoyaltyCard) -> 
     view = program_view(session, wallet, program)
     shown = card_view(wallet, card, member, card_stores(session, program), program=program,
                       totals=tier_totals(session, card, program.rules, utcnow().date()))
-    payload = loyalty_object(wallet.issuer_id, view, shown)
-    wallet.client.upsert_object(payload)
-    state = _state(object_patch(view, shown), card,
+    payload = loyalty_object(wallet.issuer_id, view, shown, prefix=wallet.id_prefix)
+    answer = wallet.client.upsert_object(payload)
+    state = _state(_synced_fields(view, shown), card,
                    reminder_texts(session, card, program.languages))
+    # What the object holds: none when inserted, its own when an earlier insert existed.
+    state["messages"] = list(answer.get("messages") or [])
     if row is None:
         row = GoogleObject(card_id=card.id, object_id=payload["id"], inserted=True,
                            synced_version=card.version, synced_state=state,
                            updated_at=utcnow())
-        session.add(row)
+        try:
+            # Two taps at once both insert (Google answers one with 409 and the upsert
+            # patches): the second row is refused, the first one stands.
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:
+            row = session.get_one(GoogleObject, card.id, populate_existing=True)
+            return row.object_id
     else:
         row.inserted, row.synced_version, row.synced_state = True, card.version, state
     session.flush()
     return row.object_id
 
-def save_url(session: Session, wallet: GoogleWallet, card: LoyaltyCard) -> str | None:
-    """The "Add to Google Wallet" link: the object is inserted first, so the JWT only
-    names its id and stays short (spec §3.4). None while Google Wallet is off, or when
-    Google cannot be reached now (the rest of the response must not fail for it).
 
-    A first insert is recorded in the caller's transaction (the caller commits it, even on
-    a read: the object exists at Google from then on); a failed one leaves nothing behind.
+def save_link(session: Session, wallet: GoogleWallet, card: LoyaltyCard) -> str:
+    """Google's save URL for the card, when the customer taps the service's own link
+    (spec §3.3): the object is inserted first (once; its calls go ahead of background
+    work in the request budget), so the JWT only names its id and stays short (§3.4). The
+    caller commits the insert.
+
+    :raises GoogleWalletError: Google cannot be reached or refused (the caller says to try
+        again; nothing was recorded then if it rolls back).
     """
-    if not wallet.enabled:
-        return None
-    oid = object_id(wallet.issuer_id, card.serial_number)
-    if session.scalar(select(GoogleObject.inserted).where(GoogleObject.card_id == card.id)):
-        return wallet.client.save_url([oid], [wallet.public_url])
-    try:
-        with session.begin_nested():
-            oid = ensure_object(session, wallet, card)
-    except GoogleWalletError as exc:
-        log.warning("Google Wallet object for card %s not ready: %s", card.id, exc)
-        return None
+    with wallet.client.urgent():
+        oid = ensure_object(session, wallet, card)
     return wallet.client.save_url([oid], [wallet.public_url])
 
 
 def sync_card(session: Session, wallet: GoogleWallet, card_id: int, now: dt.datetime) -> str:
-    """Bring the card's object up to date; returns what was done. A changed balance or
-    tier notifies the member while the card has budget left (3 per 24 h, counted here),
-    otherwise the update is silent; a campaign message and an expiry reminder go out as
-    messages, notifying on the same budget (spec §2.6)."""
+    """Bring the card's object up to date; returns what was done. A changed balance
+    notifies the member while the card has budget left (3 per 24 h, counted here),
+    otherwise the update is silent. A campaign message, an expiry reminder and a new tier
+    go out as messages, notifying on the same budget (spec §2.6): the tier is in
+    ``secondaryLoyaltyPoints``, and Google names only ``loyaltyPoints.balance`` and the
+    class's ``rewardsTier`` among the fields whose update notifies. A design change reaches
+    the barcode and the links of the object too. The object keeps at most 10 messages."""
     card = session.get(LoyaltyCard, card_id)
     row = session.get(GoogleObject, card_id)
     if card is None or row is None or not row.inserted:
@@ -237,17 +332,29 @@ def sync_card(session: Session, wallet: GoogleWallet, card_id: int, now: dt.date
     member = session.get_one(Member, card.member_id)
     ensure_class(session, wallet, program)
     view = program_view(session, wallet, program)
-    patch = object_patch(view, card_view(
+    patch = _synced_fields(view, card_view(
         wallet, card, member, card_stores(session, program), program=program,
         totals=tier_totals(session, card, program.rules, now.date())))
     state = _state(patch, card, reminder_texts(session, card, program.languages))
     previous = row.synced_state or {}
+    before = previous.get("patch") or {}
+    languages = list(program.languages) or ["en"]
+    outgoing: list[tuple[str, dict[str, str], dict[str, str]]] = []
+    if card.tier and _tier_changed(before, patch):
+        outgoing.append(("tier", _words(languages, "google_tier_header"),
+                         _words(languages, "google_tier_body", tier=card.tier)))
+    for kind, headers in (("message", MESSAGE_HEADER), ("reminder", REMINDER_HEADER)):
+        text = state.get(kind)
+        if text and text != previous.get(kind):
+            outgoing.append((kind, {lang: headers.get(lang, headers["en"])
+                                    for lang in languages},
+                             {lang: localized(text, lang) for lang in languages}))
     done = "unchanged"
-    if state["patch"] != previous.get("patch"):
-        points_changed = any(
-            state["patch"].get(k) != (previous.get("patch") or {}).get(k)
-            for k in ("loyaltyPoints", "secondaryLoyaltyPoints"))
-        notify = points_changed and _budget_left(session, card_id, now)
+    if patch != before:
+        # A tier's own message notifies about it; the points patch does not notify twice.
+        notify = (patch.get("loyaltyPoints") != before.get("loyaltyPoints")
+                  and not any(kind == "tier" for kind, _, _ in outgoing)
+                  and _budget_left(session, card_id, now))
         try:
             wallet.client.patch_object(row.object_id, patch, notify=notify)
         except NotificationQuotaExceeded:
@@ -256,25 +363,59 @@ def sync_card(session: Session, wallet: GoogleWallet, card_id: int, now: dt.date
         if notify:
             session.add(GoogleNotification(card_id=card_id, kind="update", sent_at=now))
         done = "patched, notified" if notify else "patched"
-    for kind, headers in (("message", MESSAGE_HEADER), ("reminder", REMINDER_HEADER)):
-        text = state.get(kind)
-        if not text or text == previous.get(kind):
-            continue
-        notify = _budget_left(session, card_id, now)
-        languages = list(program.languages) or ["en"]
-        header = {lang: headers.get(lang, headers["en"]) for lang in languages}
-        body = {lang: localized(text, lang) for lang in languages}
-        try:
-            wallet.client.add_message(row.object_id, header, body, notify=notify)
-        except NotificationQuotaExceeded:
-            notify = False
-            wallet.client.add_message(row.object_id, header, body, notify=False)
-        if notify:
+    messages: list[dict[str, Any]] | None = previous.get("messages")
+    for kind, header, body in outgoing:
+        messages, notified = _add_message(wallet, row.object_id, messages, header, body,
+                                          notify=_budget_left(session, card_id, now))
+        if notified:
             session.add(GoogleNotification(card_id=card_id, kind=kind, sent_at=now))
         done += f", {kind}"
+    state["messages"] = messages
     row.synced_state, row.synced_version, row.updated_at = state, card.version, now
     session.flush()
     return done
+
+
+def _synced_fields(program: GoogleProgram, card: GoogleCard) -> dict[str, Any]:
+    """The object's fields the service keeps in step: what a card change moves
+    (``object_patch``) and what the design decides on it (barcode, links)."""
+    return {**object_patch(program, card), **object_design(program, card)}
+
+
+def _tier_changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    """Whether the tier shown changed (not when the object showed no tier before: a
+    program that turns tiers on does not message every card)."""
+    old, new = before.get("secondaryLoyaltyPoints"), after.get("secondaryLoyaltyPoints")
+    return bool(old and new) and old.get("balance") != new.get("balance")
+
+
+def _words(languages: Sequence[str], key: str, **values: object) -> dict[str, str]:
+    return {lang: i18n.t(lang, key, **values) for lang in languages}
+
+
+def _add_message(wallet: GoogleWallet, object_id: str,
+                 messages: list[dict[str, Any]] | None, header: Mapping[str, str],
+                 body: Mapping[str, str], *, notify: bool
+                 ) -> tuple[list[dict[str, Any]], bool]:
+    """Add a message to the object, making room first: at 10, the oldest goes (a PATCH
+    of the newest 9, spec §2.6, §7.15). ``messages`` is what the object holds (None: not
+    known yet, read once from Google). Returns what it holds then, and whether the message
+    notified (a quota answer sends it again silently)."""
+    if messages is None:
+        messages = list(wallet.client.get_object(object_id).get("messages") or [])
+    if len(messages) >= MESSAGES_PER_OBJECT:
+        messages = kept_messages(messages)
+        wallet.client.patch_object(object_id, {"messages": messages})
+    message_id = uuid.uuid4().hex
+    try:
+        wallet.client.add_message(object_id, dict(header), dict(body), notify=notify,
+                                  message_id=message_id)
+    except NotificationQuotaExceeded:
+        notify = False
+        wallet.client.add_message(object_id, dict(header), dict(body), notify=False,
+                                  message_id=message_id)
+    sent = loyalty_message(dict(header), dict(body), notify=notify, message_id=message_id)
+    return [*messages, sent], notify
 
 def _budget_left(session: Session, card_id: int, now: dt.datetime) -> bool:
     used = session.scalar(

@@ -8,9 +8,13 @@ Concurrency: the card row is locked (``SELECT ... FOR UPDATE`` on PostgreSQL; SQ
 serializes writers with ``BEGIN IMMEDIATE``) before the balance is read, so concurrent
 requests on one card queue instead of overwriting each other.
 
-Idempotency: a request carrying an ``Idempotency-Key`` stores the key and a hash of the
-request on its transaction row (unique per merchant). A retry finds that row and answers
-with the same result; the same key with a different request is refused.
+Idempotency: a request carrying an ``Idempotency-Key`` stores the key on its transaction
+row (unique per merchant) with its scope (:class:`IdempotencyScope`): the operation, the
+member (the row's card) and a hash of the body. A retry in the same scope finds that row and
+answers with the same result; the key in any other scope is refused (:func:`replay`). The
+service's own keys for entries it writes once (``expire:<lot>``, ``birthday:<card>:<year>``,
+``referral:<card>:referrer``) are *natural keys*, unique per merchant in a column of their
+own (:func:`natural_key_is`), so no client key can take one or be taken by one.
 
 Program kinds: a *points* card earns points per purchase; a *stamps* card collects
 stamps, and every ``goal`` stamps turn into one reward ready to claim (``balance`` counts
@@ -46,16 +50,21 @@ runs the same four statements as before they existed.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
+from sqlalchemy import ColumnElement
 from sqlalchemy import and_
 from sqlalchemy import bindparam
 from sqlalchemy import case
 from sqlalchemy import func
 from sqlalchemy import insert
+from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -170,6 +179,47 @@ class Posted:
         return (self.follow_ups[-1] if self.follow_ups else self.entry).tier_after
 
 
+#: The operations a client's ``Idempotency-Key`` can be sent to (:class:`IdempotencyScope`).
+OPERATIONS = ("transaction", "stamps", "action", "reward.redeem", "coupon.redeem")
+
+# Rows written before keys had operations (migrated, or written by the release before while
+# this one rolled out) have none: their entry's type tells it.
+_OPERATION_OF_TYPE = {"earn": "transaction", "redeem": "transaction", "adjust": "transaction",
+                      "refund": "transaction", "reward": "reward.redeem"}
+
+
+@dataclass(frozen=True)
+class IdempotencyScope:
+    """What a client's ``Idempotency-Key`` is bound to: one ``operation`` (one of
+    :data:`OPERATIONS`) on one member, with one body (its ``fingerprint``). Keys are the
+    merchant's. The same key in the same scope replays the first answer; in any other scope
+    (another body, member or operation) it is refused, so a key never answers for another
+    member or another operation (:func:`replay`). The service's own keys are natural keys,
+    in a namespace of their own (:func:`natural_key_is`): a client's key can look like one.
+
+    A key used in a batch item is the same as the same key on the single route for the same
+    operation and member.
+    """
+
+    key: str
+    operation: str
+    member_id: int
+    fingerprint: str
+
+    @classmethod
+    def of(cls, key: str | None, operation: str, member_id: int,
+           body: Mapping[str, Any]) -> IdempotencyScope | None:
+        """The scope of a request sent with ``key`` (None without a key). ``body`` is what
+        the request asks for, in plain values; the fingerprint hashes it with the member (for
+        a transaction, the hash its entries have always kept)."""
+        if key is None:
+            return None
+        if operation not in OPERATIONS:
+            raise ValueError(f"{operation!r} is not one of {OPERATIONS}")
+        text = json.dumps({"member_id": member_id, **body}, sort_keys=True, default=str)
+        return cls(key, operation, member_id, hashlib.sha256(text.encode()).hexdigest())
+
+
 @dataclass
 class Change:
     """What one ledger entry does to a card, before the card's own rules (stamp wrapping,
@@ -213,10 +263,12 @@ def apply_change(
     change: Change,
     *,
     now: dt.datetime | None = None,
-    idempotency_key: str | None = None,
-    fingerprint: str | None = None,
+    idempotency: IdempotencyScope | None = None,
+    natural_key: str | None = None,
 ) -> Entry:
     """Write ``change`` to the locked ``card`` and the ledger, and publish it if visible.
+    The entry keeps the client's key with its scope (``idempotency``, checked by
+    :func:`replay` first) and the service's own ``natural_key``, either or both.
 
     :raises InsufficientBalance: the balance would go below zero and the change may not be
         capped.
@@ -303,8 +355,10 @@ def apply_change(
         "merchant_id": merchant_id, "card_id": card.id, "type": change.type, "points": points,
         "stamps": change.stamps, "amount_minor": change.amount_minor, "reason": change.reason,
         "balance_after": balance, "tier_after": tier, "reference_id": change.reference_id,
-        "details": stored, "idempotency_key": idempotency_key, "request_hash": fingerprint,
-        "created_at": now,
+        "details": stored, "created_at": now, "natural_key": natural_key,
+        "idempotency_key": idempotency.key if idempotency else None,
+        "idempotency_operation": idempotency.operation if idempotency else None,
+        "request_hash": idempotency.fingerprint if idempotency else None,
     }).scalar_one()
     if lots and points > 0:
         # Points are valid through a date of the merchant's calendar, not the server's.
@@ -394,28 +448,63 @@ def window_totals(session: Session, card_id: int, rules: Any, today: dt.date,
                   max(0, int(row[1]) + pending.spend_minor), int(row[2]) + pending.visits)
 
 
-def replay(
-    session: Session, merchant_id: int, key: str, fingerprint: str | None
-) -> Posted | None:
-    """The result of the entry stored under idempotency ``key``, or None for a new key.
+def replay(session: Session, merchant_id: int,
+           scope: IdempotencyScope | None) -> Posted | None:
+    """The answer stored under the scope's key, or None for a new key (or no key). Called
+    under the card's lock, so a retry that raced its first attempt sees its row.
 
-    :raises ValidationFailed: the key was used for a different request.
+    :raises ValidationFailed: the key was used in another scope: another operation, another
+        member or another body. The problem names ``Idempotency-Key`` and says the operation
+        and the member it was used for, and nothing else of that entry.
     """
-    row = session.execute(FIND_KEY, {"merchant_id": merchant_id, "key": key}).first()
+    if scope is None:
+        return None
+    row = session.execute(FIND_KEY, {"merchant_id": merchant_id, "key": scope.key}).first()
     if row is None:
         return None
-    if row.request_hash != fingerprint:
+    used = row.idempotency_operation or _OPERATION_OF_TYPE.get(row.type, row.type)
+    used_for = {"operation": used, "member_id": row.member_id}
+    if used != scope.operation or row.member_id != scope.member_id:
+        whom = "this member" if row.member_id == scope.member_id else f"member {row.member_id}"
         raise ValidationFailed(
-            "Idempotency-Key: this key was already used for a different request",
-            field="Idempotency-Key",
-        )
+            f"Idempotency-Key: this key was used for {used} on {whom}; a key belongs to one "
+            f"operation on one member, so send this {scope.operation} with a new key",
+            field="Idempotency-Key", used_for=used_for)
+    if row.request_hash != scope.fingerprint:
+        raise ValidationFailed(
+            f"Idempotency-Key: this key was used for a different {used} request on this "
+            "member; a retry repeats the first request exactly, a new request needs a new key",
+            field="Idempotency-Key", used_for=used_for)
     return Posted(entry_from_row(row, row.member_id), row.currency, replayed=True)
 
 
-def key_used(session: Session, merchant_id: int, key: str) -> bool:
-    """Whether an entry with this idempotency key exists (automations use natural keys)."""
+# The release before natural keys kept them in ``idempotency_key``, and does while this one
+# rolls out (migration 0011 copied the older ones). No client's key wrote a bonus or an
+# expiry then, so on such a row without an operation the key is a natural one.
+_NATURAL_KEY_OF_BEFORE = and_(TXN.c.natural_key.is_(None),
+                              TXN.c.idempotency_operation.is_(None),
+                              TXN.c.type.in_(("bonus", "expire")))
+
+
+def natural_key_is(key: str) -> ColumnElement[bool]:
+    """Rows under the service's natural ``key`` (each side of the ``OR`` is an index
+    lookup: the two unique constraints)."""
+    return or_(TXN.c.natural_key == key,
+               and_(TXN.c.idempotency_key == key, _NATURAL_KEY_OF_BEFORE))
+
+
+def natural_key_starts(prefix: str) -> ColumnElement[bool]:
+    """Rows whose natural key starts with ``prefix``."""
+    return or_(TXN.c.natural_key.startswith(prefix, autoescape=True),
+               and_(TXN.c.idempotency_key.startswith(prefix, autoescape=True),
+                    _NATURAL_KEY_OF_BEFORE))
+
+
+def natural_key_used(session: Session, merchant_id: int, key: str) -> bool:
+    """Whether an entry with the service's natural ``key`` exists (bonuses and expiry are
+    written once per key)."""
     return session.scalar(
-        select(TXN.c.id).where(TXN.c.merchant_id == merchant_id, TXN.c.idempotency_key == key)
+        select(TXN.c.id).where(TXN.c.merchant_id == merchant_id, natural_key_is(key)).limit(1)
     ) is not None
 
 

@@ -262,9 +262,13 @@ def update_member(
     :raises ValidationFailed: ``null`` on name or phone, an unknown field, or a value
         enrollment refuses.
     :raises InvalidInput: the phone number is not valid.
-    :raises ResourceConflict: another member of the program has this phone or external id.
+    :raises ResourceConflict: another member of the program has this phone or external id;
+        the member is erased (their personal data is gone for good, names ``member_id``).
     """
     member = get_member(session, merchant_id, member_id)
+    if member.erased_at is not None:
+        raise ResourceConflict("member_id: the member's data is erased; it cannot be changed",
+                               field="member_id")
     for key, value in patch.items():
         if key not in MEMBER_FIELDS:
             raise ValidationFailed(f"{key}: not a field of a member that can be changed",

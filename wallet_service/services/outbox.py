@@ -2,41 +2,73 @@
 
 **Writing.** Every visible change of a card gets a new version, a distinct
 ``Last-Modified`` and a ``card_changes`` row, all in the caller's transaction
-(:func:`publish_change`, :func:`publish_cards`, :func:`publish_program_change`). Requests
-write nothing else for delivery. Workers then:
+(:func:`publish_change`, :func:`publish_cards`, :func:`publish_program_change`). The same
+transaction wakes the workers: on PostgreSQL it runs ``pg_notify`` on :data:`CHANNEL`, which
+PostgreSQL delivers at commit (never before it, never after a rollback); elsewhere it marks
+the session (:data:`CHANGED`) for a commit hook (``wallet_service.wakeup``). Requests write
+nothing else for delivery. Workers then:
 
 1. **sequence** pending changes: give each changed card the next update tags from the
-   single counter row and create one pending push job per registered device. The counter's
-   row lock is held until commit, so tags become visible in the order they were handed out:
-   a device that polls with tag *t* can never miss a card that commits later with a tag
-   below *t* (apple-wallet spec §3.7, "beware commit order"). A device that already has a
-   pending job gets no second one, so a burst of changes becomes one push.
+   single counter row and queue one push per registered device. The counter's row lock is
+   held until commit, so tags become visible in the order they were handed out: a device
+   that polls with tag *t* can never miss a card that commits later with a tag below *t*
+   (apple-wallet spec §3.7, "beware commit order"). A push job is created in the same
+   transaction as the tags, so a device is never pushed before it can see the change.
+   Coalescing has a leading and a trailing edge, per device and window (``debounce``):
+
+   * a *quiet* device (no push within the window, none waiting or in flight) is due at
+     once: the first change of a card reaches the phone without waiting;
+   * a device pushed within the window keeps a ``sent`` row until the window ends; a change
+     meanwhile turns that row into the one *trailing* push, due at the window's end, and
+     later changes merge into it. A device whose push is in flight gets its trailing push a
+     window from now. A change is never lost: it either merges into a push that is not yet
+     claimed (its row is locked here, so no worker claims it before this commit) or gets
+     a push of its own.
+
+   So a burst of changes to one card gives at most two pushes per window, and every change
+   is followed by a push the device has not yet answered.
 2. **claim** due jobs with ``FOR UPDATE SKIP LOCKED`` and a lease, so several workers share
    the queue without sending a job twice at the same time, and a crashed worker's jobs come
    back when the lease runs out.
-3. **record** what APNs answered (spec §4.4): delivered jobs are deleted; invalid tokens
+3. **record** what APNs answered (spec §4.4): a delivered job becomes the device's ``sent``
+   row until its window ends (deleted at once when there is no window); invalid tokens
    remove the device's registrations; throttling and server errors retry with jittered
    exponential backoff; everything is logged in ``push_attempts``.
 
+Every step is a few set-based statements per batch (``INSERT … SELECT``, ``UPDATE … FROM``,
+one parameter for a whole set of ids), so a design change to tens of thousands of cards
+costs the database a handful of statements per few thousand pushes, not one per device.
+
 APNs and Google jobs share one retry policy (:class:`RetryPolicy`), with its parameters per
-channel.
+channel. Google jobs keep a plain trailing debounce: the Google API is rate-limited and
+each object update is a full write.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from typing import Protocol
 
+from sqlalchemy import BigInteger
+from sqlalchemy import Select
 from sqlalchemy import and_
 from sqlalchemy import bindparam
+from sqlalchemy import case
 from sqlalchemy import delete
+from sqlalchemy import exists
+from sqlalchemy import func
 from sqlalchemy import insert
+from sqlalchemy import literal
 from sqlalchemy import or_
 from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from ..models import CardChange
@@ -58,11 +90,34 @@ CARDS = LoyaltyCard.__table__
 DEVICES = Device.__table__
 REGS = Registration.__table__
 COUNTER = UpdateCounter.__table__
+OBJECTS = GoogleObject.__table__
 
 APNS = "apns"
 GOOGLE = "google"
 
-_SET_SEQ = update(CARDS).where(CARDS.c.id == bindparam("cid")).values(update_seq=bindparam("seq"))
+# Job states (``delivery_jobs.status``).
+PENDING = "pending"
+SENDING = "sending"
+SENT = "sent"  # the device's last push, kept until its coalescing window ends
+FAILED = "failed"
+
+#: The PostgreSQL channel a publishing transaction notifies at commit.
+CHANNEL = "wallet_changes"
+#: ``Session.info`` key set by a transaction that published a change (for commit hooks).
+CHANGED = "wallet_service.outbox.changed"
+
+_NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', '')")
+
+
+def id_set(session: Session, ids: Iterable[int]) -> Select[Any]:
+    """``ids`` as a one-column subquery for ``IN``, sent as ONE bind parameter (an array on
+    PostgreSQL, a JSON list on SQLite): an expanded ``IN`` sends one parameter per id, and
+    both databases cap the parameters of a statement (65,535 and 32,766)."""
+    values = list(ids)
+    if session.get_bind().dialect.name == "postgresql":
+        return select(func.unnest(bindparam(None, values, type_=ARRAY(BigInteger))))
+    return select(func.json_each(bindparam(None, json.dumps(values))).table_valued("value").c.value)
+
 
 # --- writing: in the request's transaction ------------------------------------------------
 
@@ -86,6 +141,7 @@ def next_last_modified(previous: dt.datetime | None, now: dt.datetime) -> dt.dat
 def publish_change(session: Session, card_id: int, version: int, now: dt.datetime) -> None:
     """Queue the change for the devices and wallets that show this card."""
     session.execute(_PUBLISH, {"card_id": card_id, "version": version, "created_at": now})
+    _wake_workers(session)
 
 
 def publish_cards(session: Session, card_ids: list[int], now: dt.datetime) -> int:
@@ -95,7 +151,7 @@ def publish_cards(session: Session, card_ids: list[int], now: dt.datetime) -> in
         return 0
     rows = session.execute(
         select(CARDS.c.id, CARDS.c.version, CARDS.c.last_modified)
-        .where(CARDS.c.id.in_(card_ids))
+        .where(CARDS.c.id.in_(id_set(session, sorted(set(card_ids)))))
         .order_by(CARDS.c.id)
         .with_for_update()
     ).all()
@@ -125,17 +181,27 @@ def _bump(session: Session, rows: list[Any], now: dt.datetime) -> int:
     session.execute(_PUBLISH, [
         {"card_id": r.id, "version": r.version + 1, "created_at": now} for r in rows
     ])
+    _wake_workers(session)
     return len(rows)
+
+
+def _wake_workers(session: Session) -> None:
+    """Wake the workers when this transaction commits (see the module docstring). PostgreSQL
+    folds repeated notifications of one transaction into one."""
+    session.info[CHANGED] = True
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_NOTIFY)
 
 
 # --- delivering: in the worker ------------------------------------------------------------
 
 
 def sequence_changes(
-    session: Session, *, now: dt.datetime, debounce: dt.timedelta, limit: int = 1000
+    session: Session, *, now: dt.datetime, debounce: dt.timedelta, limit: int = 5000
 ) -> int:
-    """Turn up to ``limit`` pending changes into update tags and push jobs; returns how many
-    changes were consumed."""
+    """Turn up to ``limit`` pending changes into update tags and push jobs, coalescing per
+    device within ``debounce`` (leading and trailing edge); returns how many changes were
+    consumed."""
     changes = session.execute(
         select(CHANGES.c.id, CHANGES.c.card_id)
         .order_by(CHANGES.c.id)
@@ -151,42 +217,94 @@ def sequence_changes(
         .values(value=COUNTER.c.value + len(card_ids))
         .returning(COUNTER.c.value)
     ).scalar_one()
-    first = top - len(card_ids) + 1
-    session.execute(_SET_SEQ, [{"cid": cid, "seq": first + i} for i, cid in enumerate(card_ids)])
+    cards = id_set(session, card_ids)
+    # Lock the cards in id order first, as every other locker of cards does, so a sequencer
+    # and a request changing several cards never wait for each other in a circle.
+    session.execute(select(CARDS.c.id).where(CARDS.c.id.in_(cards)).order_by(CARDS.c.id)
+                    .with_for_update())
+    ranked = select(
+        CARDS.c.id,
+        (func.row_number().over(order_by=CARDS.c.id) + literal(top - len(card_ids), BigInteger))
+        .label("seq"),
+    ).where(CARDS.c.id.in_(cards)).subquery()
+    session.execute(update(CARDS).where(CARDS.c.id == ranked.c.id)
+                    .values(update_seq=ranked.c.seq))
 
-    device_ids = set(session.scalars(
-        select(REGS.c.device_id).where(REGS.c.card_id.in_(card_ids)).distinct()
-    ))
-    # Merging into a waiting job is safe only if no worker claims it before this commit
-    # (it would push before these tags are visible): _queue locks the jobs it merges into.
-    _queue(session, APNS, device_ids, now, debounce)
-    _queue(session, GOOGLE, set(session.scalars(
-        select(GoogleObject.card_id)
-        .where(GoogleObject.card_id.in_(card_ids), GoogleObject.inserted.is_(True))
-    )), now, debounce)
-    session.execute(delete(CHANGES).where(CHANGES.c.id.in_([c.id for c in changes])))
+    devices = select(REGS.c.device_id).where(REGS.c.card_id.in_(cards)).distinct()
+    _queue_pushes(session, devices.subquery(), now, debounce)
+    objects = select(OBJECTS.c.card_id).where(OBJECTS.c.card_id.in_(cards),
+                                              OBJECTS.c.inserted.is_(True))
+    _queue_debounced(session, GOOGLE, objects.subquery(), now, debounce)
+    consumed = id_set(session, [c.id for c in changes])
+    session.execute(delete(CHANGES).where(CHANGES.c.id.in_(consumed)))
     return len(changes)
 
 
-def _queue(session: Session, channel: str, targets: set[int], now: dt.datetime,
-           debounce: dt.timedelta) -> None:
-    """One pending job per target: merge into a waiting one (locked, so no worker claims it
-    before this commit), else add one."""
-    if not targets:
-        return
-    waiting = set(session.scalars(
-        select(JOBS.c.target_id)
-        .where(JOBS.c.channel == channel, JOBS.c.status == "pending",
-               JOBS.c.target_id.in_(targets))
+def _waiting(channel: str) -> Select[Any]:
+    return select(JOBS.c.target_id).where(JOBS.c.channel == channel, JOBS.c.status == PENDING)
+
+
+def _lock_waiting(session: Session, channel: str, targets: Any) -> None:
+    """Merging into a waiting job is safe only if no worker claims it before this commit (it
+    would push before these tags are visible): lock the jobs that changes merge into; a
+    claimer skips them (``SKIP LOCKED``) until then."""
+    session.execute(
+        select(JOBS.c.id)
+        .where(JOBS.c.channel == channel, JOBS.c.status == PENDING,
+               JOBS.c.target_id.in_(select(targets.c[0])))
         .with_for_update()
+    )
+
+
+def _queue_pushes(session: Session, devices: Any, now: dt.datetime,
+                  window: dt.timedelta) -> None:
+    """One waiting push per device, leading and trailing edge (module docstring, step 1)."""
+    device = devices.c.device_id
+    _lock_waiting(session, APNS, devices)
+    if window:
+        # Pushed within the window: its ``sent`` row becomes the trailing push, due at the
+        # window's end (the newest row, should a device have two).
+        newest = (
+            select(func.max(JOBS.c.id))
+            .where(JOBS.c.channel == APNS, JOBS.c.status == SENT, JOBS.c.available_at > now,
+                   JOBS.c.target_id.in_(select(device)),
+                   JOBS.c.target_id.not_in(_waiting(APNS)))
+            .group_by(JOBS.c.target_id)
+        )
+        session.execute(
+            update(JOBS).where(JOBS.c.id.in_(newest), JOBS.c.status == SENT)
+            .values(status=PENDING, attempts=0, lease_until=None, last_error=None)
+        )
+    # The rest get a push of their own: a window from now when one is in flight (or was
+    # just recorded, after the update above looked), at once when the device is quiet.
+    busy = select(JOBS.c.target_id).where(
+        JOBS.c.channel == APNS,
+        or_(JOBS.c.status == SENDING, and_(JOBS.c.status == SENT, JOBS.c.available_at > now)),
+    )
+    when = JOBS.c.available_at.type
+    due = case((device.in_(busy), literal(now + window, when)), else_=literal(now, when))
+    _insert_jobs(session, APNS, device, due, now)
+
+
+def _queue_debounced(session: Session, channel: str, targets: Any, now: dt.datetime,
+                     debounce: dt.timedelta) -> None:
+    """One waiting job per target, due ``debounce`` after the first change: merge into a
+    waiting one (locked), else add one."""
+    _lock_waiting(session, channel, targets)
+    _insert_jobs(session, channel, targets.c[0],
+                 literal(now + debounce, JOBS.c.available_at.type), now)
+
+
+def _insert_jobs(session: Session, channel: str, target: Any, due: Any,
+                 now: dt.datetime) -> None:
+    """A pending job, due at ``due``, for every ``target`` (a column of a subquery) that has
+    no waiting job on ``channel``: one ``INSERT … SELECT``."""
+    session.execute(insert(JOBS).from_select(
+        ["channel", "target_id", "status", "available_at", "attempts", "created_at"],
+        select(literal(channel), target, literal(PENDING), due, literal(0),
+               literal(now, JOBS.c.created_at.type))
+        .where(target.not_in(_waiting(channel))),
     ))
-    fresh = sorted(targets - waiting)
-    if fresh:
-        session.execute(insert(JOBS), [
-            {"channel": channel, "target_id": t, "status": "pending",
-             "available_at": now + debounce, "attempts": 0, "created_at": now}
-            for t in fresh
-        ])
 
 
 @dataclass(frozen=True)
@@ -201,24 +319,31 @@ def claim_jobs(
     session: Session, channel: str, *, now: dt.datetime, lease: dt.timedelta, limit: int
 ) -> list[Any]:
     """Lease up to ``limit`` due jobs of ``channel`` to this worker (rows with ``id``,
-    ``target_id``, ``attempts`` before this try); the caller commits at once."""
-    due = or_(
-        and_(JOBS.c.status == "pending", JOBS.c.available_at <= now),
-        and_(JOBS.c.status == "sending", JOBS.c.lease_until < now),
-    )
-    rows = session.execute(
-        select(JOBS.c.id, JOBS.c.target_id, JOBS.c.attempts)
-        .where(JOBS.c.channel == channel, due)
-        .order_by(JOBS.c.available_at, JOBS.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
+    ``target_id``, ``attempts`` before this try); the caller commits at once. Jobs whose
+    worker died come first (their lease ran out), then waiting jobs by due time."""
+    rows = _lock_due(session, channel, limit,
+                     and_(JOBS.c.status == SENDING, JOBS.c.lease_until < now))
+    if len(rows) < limit:
+        rows += _lock_due(session, channel, limit - len(rows),
+                          and_(JOBS.c.status == PENDING, JOBS.c.available_at <= now))
     if rows:
         session.execute(
-            update(JOBS).where(JOBS.c.id.in_([r.id for r in rows]))
-            .values(status="sending", lease_until=now + lease, attempts=JOBS.c.attempts + 1)
+            update(JOBS).where(JOBS.c.id.in_(id_set(session, [r.id for r in rows])))
+            .values(status=SENDING, lease_until=now + lease, attempts=JOBS.c.attempts + 1)
         )
-    return list(rows)
+    return rows
+
+
+def _lock_due(session: Session, channel: str, limit: int, due: Any) -> list[Any]:
+    # Ordered by due time only: the claim index gives that order, so the scan stops after
+    # ``limit`` rows instead of sorting a whole fan-out's backlog on every claim.
+    return list(session.execute(
+        select(JOBS.c.id, JOBS.c.target_id, JOBS.c.attempts)
+        .where(JOBS.c.channel == channel, due)
+        .order_by(JOBS.c.available_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all())
 
 
 def finish_job(session: Session, job_id: int) -> None:
@@ -244,21 +369,53 @@ class RetryPolicy:
         return backoff_delay(attempts - 1, base=self.base, cap=self.cap, rng=rng)
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A try that did not deliver: the job, how many tries it has had, why, and whether
+    trying again may help."""
+
+    job_id: int
+    attempts: int
+    error: str
+    transient: bool = True
+
+
+_RETRY = (
+    update(JOBS)
+    .where(JOBS.c.id == bindparam("job"))
+    .values(status=bindparam("new_status"),
+            available_at=func.coalesce(bindparam("due", type_=JOBS.c.available_at.type),
+                                       JOBS.c.available_at),
+            lease_until=None, last_error=bindparam("error"))
+)
+
+
+def retry_jobs(session: Session, failures: Sequence[Failure], *, now: dt.datetime,
+               policy: RetryPolicy, rng: _Random) -> None:
+    """Back to the queue after the policy's delay, or ``failed`` once the policy's attempts
+    are used up or the failure is not ``transient`` (one batched statement)."""
+    if not failures:
+        return
+    params = []
+    for f in failures:
+        again = f.transient and f.attempts < policy.max_attempts
+        params.append({
+            "job": f.job_id, "error": f.error[:200],
+            "new_status": PENDING if again else FAILED,
+            "due": now + dt.timedelta(seconds=policy.delay(f.attempts, rng)) if again else None,
+        })
+    session.execute(_RETRY, params)
+
+
 def retry_job(session: Session, job_id: int, attempts: int, *, now: dt.datetime,
               policy: RetryPolicy, rng: _Random, error: str, transient: bool = True) -> None:
-    """Back to the queue after the policy's delay, or ``failed`` once the policy's attempts
-    are used up or the failure is not ``transient``."""
-    values: dict[str, Any] = {"lease_until": None, "last_error": error[:200]}
-    if transient and attempts < policy.max_attempts:
-        values.update(status="pending",
-                      available_at=now + dt.timedelta(seconds=policy.delay(attempts, rng)))
-    else:
-        values.update(status="failed")
-    session.execute(update(JOBS).where(JOBS.c.id == job_id).values(**values))
+    """:func:`retry_jobs` for one job."""
+    retry_jobs(session, [Failure(job_id, attempts, error, transient)], now=now, policy=policy,
+               rng=rng)
 
 
 def claim_push_jobs(
-    session: Session, *, now: dt.datetime, lease: dt.timedelta, limit: int = 500
+    session: Session, *, now: dt.datetime, lease: dt.timedelta, limit: int = 2000
 ) -> list[Claimed]:
     """Lease up to ``limit`` due push jobs to this worker (the caller commits at once)."""
     rows = claim_jobs(session, APNS, now=now, lease=lease, limit=limit)
@@ -266,13 +423,23 @@ def claim_push_jobs(
         return []
     tokens = dict(session.execute(
         select(DEVICES.c.id, DEVICES.c.push_token)
-        .where(DEVICES.c.id.in_([r.target_id for r in rows]))
+        .where(DEVICES.c.id.in_(id_set(session, {r.target_id for r in rows})))
     ).all())
     gone = [r.id for r in rows if r.target_id not in tokens]
     if gone:  # the device unregistered meanwhile
-        session.execute(delete(JOBS).where(JOBS.c.id.in_(gone)))
+        session.execute(delete(JOBS).where(JOBS.c.id.in_(id_set(session, gone))))
     return [Claimed(r.id, r.target_id, tokens[r.target_id], r.attempts + 1)
             for r in rows if r.target_id in tokens]
+
+
+def end_windows(session: Session, *, now: dt.datetime, limit: int = 10000) -> int:
+    """Forget up to ``limit`` devices' last pushes whose window has ended (their ``sent``
+    rows); returns how many. Rows another worker is forgetting are skipped."""
+    ended = (select(JOBS.c.id)
+             .where(JOBS.c.channel == APNS, JOBS.c.status == SENT, JOBS.c.available_at <= now)
+             .limit(limit).with_for_update(skip_locked=True))
+    result = session.execute(delete(JOBS).where(JOBS.c.id.in_(ended)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def record_outcomes(
@@ -282,8 +449,12 @@ def record_outcomes(
     now: dt.datetime,
     policy: RetryPolicy,
     rng: _Random,
+    window: dt.timedelta = dt.timedelta(0),
 ) -> None:
-    """Store what happened to each claimed push and settle its job."""
+    """Store what happened to each claimed push and settle its job: a delivered one stays
+    as the device's ``sent`` row until ``window`` has passed (see :func:`sequence_changes`)."""
+    if not results:
+        return
     session.execute(insert(PushAttempt.__table__), [
         {"device_id": c.device_id, "token_prefix": c.push_token[:8], "status": r.status,
          "reason": (r.reason or "")[:100] or None, "outcome": r.outcome.value,
@@ -292,20 +463,43 @@ def record_outcomes(
     ])
     done = [c.job_id for c, r in results if r.outcome is Outcome.DELIVERED]
     if done:
-        session.execute(delete(JOBS).where(JOBS.c.id.in_(done)))
+        delivered = JOBS.c.id.in_(id_set(session, done))
+        if window:
+            session.execute(update(JOBS).where(delivered).values(
+                status=SENT, available_at=now + window, lease_until=None, attempts=0,
+                last_error=None))
+        else:
+            session.execute(delete(JOBS).where(delivered))
     dead = [c.device_id for c, r in results if r.outcome is Outcome.INVALID_TOKEN]
     if dead:
         # Their cards first, all at once and in id order, as every other locker of cards
         # takes them, then the devices (the order registrations take too).
         wallet_events.lock_cards(session, session.scalars(
-            select(REGS.c.card_id).where(REGS.c.device_id.in_(dead))).all())
+            select(REGS.c.card_id).where(REGS.c.device_id.in_(id_set(session, dead)))).all())
     for claimed, outcome in results:
         if outcome.outcome is Outcome.INVALID_TOKEN:
             _forget_device(session, claimed, outcome, now)
-        elif outcome.outcome in (Outcome.RETRY, Outcome.FAILED):
-            retry_job(session, claimed.job_id, claimed.attempts, now=now, policy=policy,
-                      rng=rng, error=_describe(outcome),
-                      transient=outcome.outcome is Outcome.RETRY)
+    retry_jobs(session, [
+        Failure(c.job_id, c.attempts, _describe(r), transient=r.outcome is Outcome.RETRY)
+        for c, r in results if r.outcome in (Outcome.RETRY, Outcome.FAILED)
+    ], now=now, policy=policy, rng=rng)
+
+
+def next_due(session: Session, now: dt.datetime) -> dt.datetime | None:
+    """When a worker next has something to do: ``now`` while changes wait to be sequenced,
+    else the earliest time a waiting job falls due or a lease runs out; ``None`` when there
+    is nothing at all (one statement)."""
+    firsts = [
+        select(func.min(column)).where(JOBS.c.channel == channel, JOBS.c.status == status)
+        .scalar_subquery()
+        for channel in (APNS, GOOGLE)
+        for status, column in ((PENDING, JOBS.c.available_at), (SENDING, JOBS.c.lease_until))
+    ]
+    waiting, *times = session.execute(select(exists(select(CHANGES.c.id)), *firsts)).one()
+    if waiting:
+        return now
+    known = [t for t in times if t is not None]
+    return min(known) if known else None
 
 
 def _forget_device(session: Session, claimed: Claimed, outcome: PushResult,
@@ -321,7 +515,8 @@ def _forget_device(session: Session, claimed: Claimed, outcome: PushResult,
         judged = dt.datetime.fromtimestamp(outcome.timestamp / 1000, dt.UTC)
         if updated > judged:
             return
-    token_now = session.scalar(select(DEVICES.c.push_token).where(DEVICES.c.id == claimed.device_id))
+    token_now = session.scalar(
+        select(DEVICES.c.push_token).where(DEVICES.c.id == claimed.device_id))
     if token_now != claimed.push_token:
         return  # a new token arrived meanwhile; it deserves its own chance
     cards = session.execute(

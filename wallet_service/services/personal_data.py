@@ -15,7 +15,8 @@ stored, and keeps what the merchant's accounts need:
 * the ledger keeps every amount, point and balance, so the merchant's totals still add up,
   but loses its free text: every ``reason`` (a cashier's note may name the customer), the
   merchant's ``reference`` and any other detail holding one of the member's values; the
-  merchant's idempotency keys (their own strings) are replaced by a hash;
+  merchant's idempotency keys (their own strings) are replaced by a hash, and so are the
+  service's natural keys (an action's holds the merchant's reference);
 * the device logs Wallet posted about the card (they name its serial number).
 
 Kept, as they hold no personal data: ids, numbers and times, the card number and tokens
@@ -64,7 +65,7 @@ _ERASED_KEY = "erased:"
 _SCRUB_ENTRY = (
     update(TXN)
     .where(TXN.c.id == bindparam("entry_id"))
-    .values(reason=None, idempotency_key=bindparam("key"),
+    .values(reason=None, idempotency_key=bindparam("key"), natural_key=bindparam("natural"),
             details=bindparam("scrubbed", type_=TXN.c.details.type))
 )
 
@@ -198,12 +199,13 @@ def _erase(session: Session, member: Member, card: LoyaltyCard, now: dt.datetime
     session.flush()
     publish_change(session, card.id, card.version, now)
 
-    entries = session.execute(select(TXN.c.id, TXN.c.idempotency_key, TXN.c.details)
+    entries = session.execute(select(TXN.c.id, TXN.c.idempotency_key, TXN.c.natural_key,
+                                     TXN.c.details)
                               .where(TXN.c.card_id == card.id)).all()
     if entries:
         session.execute(_SCRUB_ENTRY, [
             {"entry_id": e.id, "key": _hashed_key(e.idempotency_key),
-             "scrubbed": _scrub(e.details, personal)}
+             "natural": _hashed_key(e.natural_key), "scrubbed": _scrub(e.details, personal)}
             for e in entries
         ])
     google = session.get(GoogleObject, card.id)

@@ -190,22 +190,23 @@ def _card_id(session: Session, merchant_id: int, member_id: int) -> int:
 
 def redeem_reward(session: Session, merchant_id: int, member_id: int, reward_id: int, *,
                   idempotency_key: str | None = None) -> ledger.Posted:
-    """Claim a catalog reward for its cost, atomically with the balance check.
+    """Claim a catalog reward for its cost, atomically with the balance check. With
+    ``idempotency_key`` (the ``reward.redeem`` operation), a retry answers with the first
+    claim.
 
     :raises ResourceNotFound: the member or reward is missing, retired, or another
         program's.
     :raises InsufficientBalance: not enough points or stamps.
     :raises ResourceConflict: the card is closed.
+    :raises ValidationFailed: the idempotency key was used in another scope
+        (:func:`.ledger.replay`).
     """
     card = ledger.lock_card(session, _card_id(session, merchant_id, member_id))
-    if idempotency_key is not None:
-        replay = session.execute(ledger.FIND_KEY, {"merchant_id": merchant_id,
-                                                    "key": idempotency_key}).first()
-        if replay is not None:
-            if replay.type != "reward" or replay.reference_id != reward_id:
-                raise ValidationFailed("Idempotency-Key: this key was already used for a "
-                                       "different request", field="Idempotency-Key")
-            return ledger.Posted(ledger.entry_from_row(replay, member_id), card.currency, True)
+    scope = ledger.IdempotencyScope.of(idempotency_key, "reward.redeem", member_id,
+                                       {"reward_id": reward_id})
+    done = ledger.replay(session, merchant_id, scope)
+    if done:
+        return done
     reward = session.get(Reward, reward_id)
     if reward is None or reward.program_id != card.program_id or not reward.active:
         raise ResourceNotFound(f"reward {reward_id} not found", field="reward_id")
@@ -222,8 +223,7 @@ def redeem_reward(session: Session, merchant_id: int, member_id: int, reward_id:
         change.stamps = -reward.cost_stamps
     else:
         change.points = -(reward.cost_points or 0)
-    entry = ledger.apply_change(session, merchant_id, card, change,
-                                idempotency_key=idempotency_key)
+    entry = ledger.apply_change(session, merchant_id, card, change, idempotency=scope)
     return ledger.Posted(entry, card.currency, False)
 
 
@@ -418,14 +418,22 @@ def list_member_coupons(session: Session, merchant_id: int, member_id: int
     return member_coupons(session, _card_id(session, merchant_id, member_id))
 
 
-def redeem_coupon(session: Session, merchant_id: int, member_id: int, coupon_id: int
-                  ) -> ledger.Posted:
-    """Use the member's coupon once.
+def redeem_coupon(session: Session, merchant_id: int, member_id: int, coupon_id: int, *,
+                  idempotency_key: str | None = None) -> ledger.Posted:
+    """Use the member's coupon once. With ``idempotency_key`` (the ``coupon.redeem``
+    operation), a retry answers with the first use instead of a conflict.
 
     :raises ResourceNotFound: the member has no such coupon, or it is retired.
     :raises ResourceConflict: it is used already, not valid now, or the card is closed.
+    :raises ValidationFailed: the idempotency key was used in another scope
+        (:func:`.ledger.replay`).
     """
     card = ledger.lock_card(session, _card_id(session, merchant_id, member_id))
+    scope = ledger.IdempotencyScope.of(idempotency_key, "coupon.redeem", member_id,
+                                       {"coupon_id": coupon_id})
+    done = ledger.replay(session, merchant_id, scope)
+    if done:
+        return done
     grant = session.execute(
         select(GRANTS.c.id, Coupon.title, Coupon.valid_from, Coupon.valid_until)
         .join(Coupon, Coupon.id == GRANTS.c.coupon_id)
@@ -448,5 +456,5 @@ def redeem_coupon(session: Session, merchant_id: int, member_id: int, coupon_id:
         raise ResourceConflict("coupon_id: the coupon is used already", field="coupon_id")
     entry = ledger.apply_change(session, merchant_id, card, ledger.Change(
         "coupon", reason=grant.title, reference_id=grant.id, force_visible=True,
-        details={"coupon_id": coupon_id}), now=now)
+        details={"coupon_id": coupon_id}), now=now, idempotency=scope)
     return ledger.Posted(entry, card.currency, False)

@@ -8,8 +8,6 @@ to :func:`.ledger.apply_change`; a member's first purchase also pays the referra
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 from dataclasses import asdict
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR
@@ -58,12 +56,6 @@ class Operation:
     reason: str | None = None
 
 
-def request_fingerprint(member_id: int, op: Operation) -> str:
-    """A hash of the request an idempotency key was first used for."""
-    body = json.dumps({"member_id": member_id, **asdict(op)}, sort_keys=True, default=str)
-    return hashlib.sha256(body.encode()).hexdigest()
-
-
 def post_transaction(
     session: Session,
     merchant_id: int,
@@ -72,31 +64,57 @@ def post_transaction(
     *,
     idempotency_key: str | None = None,
 ) -> ledger.Posted:
-    """Apply one earn, redeem, adjust or refund to a member's card. A member's first
-    purchase also pays the referral bonuses; the referred card's bonus comes back in
-    ``follow_ups``, so the answer's balance counts it (a replay's too).
+    """Apply one earn, redeem, adjust or refund to a member's card (the ``transaction``
+    operation of an idempotency key). A member's first purchase also pays the referral
+    bonuses; the referred card's bonus comes back in ``follow_ups``, so the answer's balance
+    counts it (a replay's too).
 
     If a concurrent request commits the same idempotency key for another member first, the
     insert or the commit raises ``IntegrityError``; the caller rolls back and calls again,
-    and the retry answers with that request's result (or refuses the mismatch).
+    and the retry refuses the key (or replays it, for the same request).
 
     :raises ResourceNotFound: the member (or the refunded purchase) is missing or another
         merchant's.
     :raises InsufficientBalance: the balance would go below zero.
     :raises ResourceConflict: the card is closed, a stamp limit is reached, or the purchase
         is refunded already.
-    :raises ValidationFailed: the idempotency key was used for a different request, or the
-        request does not fit the program's kind.
+    :raises ValidationFailed: the idempotency key was used in another scope
+        (:func:`.ledger.replay`), or the request does not fit the program's kind.
     """
+    return _post(session, merchant_id, member_id, data, "transaction", idempotency_key)
+
+
+def post_stamps(
+    session: Session,
+    merchant_id: int,
+    member_id: int,
+    count: int,
+    reason: str | None = None,
+    *,
+    idempotency_key: str | None = None,
+) -> ledger.Posted:
+    """Stamp a card: an earn of ``count`` stamps, as :func:`post_transaction` posts it, with
+    an idempotency key of the ``stamps`` operation.
+
+    :raises ResourceNotFound: the member is missing or another merchant's.
+    :raises ResourceConflict: the card is closed or the stamp limit is reached.
+    :raises ValidationFailed: the idempotency key was used in another scope, or the program
+        has no stamps.
+    """
+    return _post(session, merchant_id, member_id,
+                 Operation(type="earn", stamps=count, reason=reason), "stamps",
+                 idempotency_key)
+
+
+def _post(session: Session, merchant_id: int, member_id: int, data: Operation,
+          operation: str, idempotency_key: str | None) -> ledger.Posted:
     card = session.execute(
         ledger.LOCK_CARD, {"member_id": member_id, "merchant_id": merchant_id}
     ).first()
     if card is None:
         raise ResourceNotFound(f"member {member_id} not found", field="member_id")
-    # Checked under the card lock, so a retry that raced its first attempt sees its row.
-    fingerprint = request_fingerprint(member_id, data) if idempotency_key else None
-    done = idempotency_key and ledger.replay(session, merchant_id, idempotency_key,
-                                             fingerprint)
+    scope = ledger.IdempotencyScope.of(idempotency_key, operation, member_id, asdict(data))
+    done = ledger.replay(session, merchant_id, scope)
     if done:
         bonus = (referral_paid_with(session, merchant_id, card.id, done.entry)
                  if card.referred_by_id is not None else None)
@@ -113,8 +131,7 @@ def post_transaction(
         change = _refund(session, card, data)
     else:
         change = _adjust(card, data)
-    entry = ledger.apply_change(session, merchant_id, card, change, now=now,
-                                idempotency_key=idempotency_key, fingerprint=fingerprint)
+    entry = ledger.apply_change(session, merchant_id, card, change, now=now, idempotency=scope)
     bonus = None
     if change.visit and card.visits == 0 and card.referred_by_id is not None:
         bonus = grant_referral(session, merchant_id, card.id, card.referred_by_id, card.rules,

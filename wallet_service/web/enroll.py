@@ -1,5 +1,6 @@
 """The customer's pages: the sign-up form behind the poster's QR code (``/join/<token>``) and
-the member's card page (``/c/<token>``) with the wallet buttons.
+the member's card page (``/c/<token>``) with the wallet buttons, and the "Add to Google
+Wallet" link behind its button (``/c/<token>/google``).
 
 Plain HTML forms, no JavaScript: the page must work on any phone in under a minute.
 """
@@ -7,6 +8,7 @@ Plain HTML forms, no JavaScript: the page must work on any phone in under a minu
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import re
 from collections.abc import Callable
@@ -37,6 +39,7 @@ from ..db import utcnow
 from ..errors import ConfigurationError
 from ..errors import InvalidInput
 from ..errors import ResourceConflict
+from ..google import GoogleWalletError
 from ..models import LoyaltyCard
 from ..models import LoyaltyProgram
 from ..models import Member
@@ -44,6 +47,7 @@ from ..models import ProgramImage
 from ..ratelimit import RateLimiter
 from ..schemas import DEFAULT_CONSENT
 from ..schemas import MemberCreate
+from ..services import google as google_cards
 from ..services.ledger import tier_totals
 from ..services.members import NewMember
 from ..services.members import enroll_member
@@ -59,6 +63,7 @@ from .links import card_url
 from .links import google_save_url
 
 bp = Blueprint("enroll", __name__)
+log = logging.getLogger(__name__)
 
 LANG_COOKIE = "lang"
 LANG_COOKIE_AGE = 365 * 24 * 3600
@@ -69,6 +74,9 @@ _ANDROID = re.compile(r"\bAndroid\b", re.IGNORECASE)
 _FALLBACK_COLORS = {"bg": "#182c52", "fg": "#ffffff", "accent": "#dead28"}
 # The lengths ``MemberCreate.referral_code`` accepts.
 REFERRAL_CODE_MIN, REFERRAL_CODE_MAX = 4, 16
+#: What the page says to wait before tapping "Add to Google Wallet" again when Google did
+#: not answer.
+GOOGLE_RETRY_SECONDS = 60
 # The message for a field the service refused (the form checks the rest itself).
 _SERVICE_ERRORS = {"phone": "error_phone", "referral_code": "error_referral"}
 
@@ -152,6 +160,57 @@ def program_logo(join_token: str) -> Response:
     return response
 
 
+@bp.get("/join/<join_token>/google-logo.png")
+def google_logo(join_token: str) -> Response:
+    """The program's logo as its Google Wallet class shows it: square, 660 px, on the
+    program's colour (google-wallet spec §2.4). Google fetches it by URL, which names the
+    program's revision, so it may be kept long."""
+    if not wallet().google.enabled:
+        return Response(status=HTTPStatus.NOT_FOUND)
+    program = _program_by_token(join_token)
+    if program is None:
+        return Response(status=HTTPStatus.NOT_FOUND)
+    data = google_cards.google_logo(get_session(), wallet().google, program)
+    response = Response(data, mimetype="image/png")
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+@bp.get("/c/<download_token>/google")
+def add_to_google(download_token: str) -> Response:
+    """The card page's "Add to Google Wallet" link: the card's Google object is inserted
+    now if it is not yet (reading the card never does), then 303 to Google's save URL
+    (google-wallet spec §3.3). 503 with ``Retry-After`` and a page saying to try again
+    when Google does not answer; 404 for an unknown or closed card, or while Google
+    Wallet is off."""
+    if (limited := _limited("pages")) is not None:
+        return limited
+    google = wallet().google
+    session = get_session()
+    card = session.scalar(
+        select(LoyaltyCard).where(LoyaltyCard.download_token == download_token)
+    )
+    if card is None or card.status != "active" or not google.enabled:
+        return message_page("not_found", HTTPStatus.NOT_FOUND)
+    try:
+        target = google_cards.save_link(session, google, card)
+    except (GoogleWalletError, InvalidInput) as exc:
+        session.rollback()
+        # InvalidInput: what the program or the settings give Google is refused by its
+        # rules (an http:// WALLET_PUBLIC_URL, spec §2.4): the customer still gets a page.
+        log.log(logging.WARNING if isinstance(exc, GoogleWalletError) else logging.ERROR,
+                "Google Wallet object of card %s not ready: %s", card.id, exc)
+        program = session.get_one(LoyaltyProgram, card.program_id)
+        response = message_page("google_unavailable", HTTPStatus.SERVICE_UNAVAILABLE,
+                                program=program, back=request.path)
+        response.headers["Retry-After"] = str(GOOGLE_RETRY_SECONDS)
+        return response
+    session.commit()
+    response = redirect(target, HTTPStatus.SEE_OTHER)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.get("/c/<download_token>")
 def card_page(download_token: str) -> Response:
     """The member's card: wallet buttons, balance, tier, the card number as QR code and text,
@@ -173,7 +232,7 @@ def card_page(download_token: str) -> Response:
     if card.status == "active":
         buttons.append({"kind": "apple", "url": apple_pass_url(settings, card),
                         "label": tr("add_apple")})
-        google = google_save_url(session, card)
+        google = google_save_url(settings, card)
         if google is not None:
             buttons.append({"kind": "google", "url": google, "label": tr("add_google")})
         if _ANDROID.search(request.headers.get("User-Agent", "")):
@@ -571,7 +630,9 @@ def _render(template: str, program: LoyaltyProgram | None, lang: str, *,
 
 def message_page(kind: str, status: int, *, lang: str | None = None,
              program: LoyaltyProgram | None = None, back: str | None = None) -> Response:
-    """A short page saying what happened: ``not_found``, ``too_many`` or ``enrolled``."""
+    """A short page saying what happened: ``not_found``, ``too_many``, ``enrolled`` (with a
+    link ``back`` to the form) or ``google_unavailable`` (with a link ``back`` to try
+    again)."""
     if lang is None:
         lang = _language(program.languages if program is not None else None)
     response = _render("enroll/message.html", program, lang, status=status, kind=kind,

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
 from .. import urls
 from ..config import Settings
 from ..models import LoyaltyCard
-from ..services import google as google_cards
 from . import wallet
 
 
@@ -20,16 +17,19 @@ def card_url(settings: Settings, card: LoyaltyCard) -> str:
     return urls.card_url(settings.public_url, card.download_token)
 
 
-def google_save_url(session: Session, card: LoyaltyCard) -> str | None:
-    """The "Add to Google Wallet" link, or None while Google Wallet is not configured."""
-    return google_cards.save_url(session, wallet().google, card)
+def google_save_url(settings: Settings, card: LoyaltyCard) -> str | None:
+    """The "Add to Google Wallet" link, or None while Google Wallet is not configured: the
+    service's own short link, which talks to Google only when it is tapped (so reading a
+    member never does)."""
+    if not wallet().google.enabled:
+        return None
+    return urls.google_save_link(settings.public_url, card.download_token)
 
 
-def member_links(settings: Settings, card: LoyaltyCard,
-                 session: Session | None = None) -> dict[str, str | None]:
+def member_links(settings: Settings, card: LoyaltyCard) -> dict[str, str | None]:
     """``apple_pass_url``, ``google_save_url`` and ``card_url`` of a card."""
     return {
         "apple_pass_url": apple_pass_url(settings, card),
-        "google_save_url": google_save_url(session, card) if session is not None else None,
+        "google_save_url": google_save_url(settings, card),
         "card_url": card_url(settings, card),
     }

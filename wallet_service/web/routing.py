@@ -19,8 +19,10 @@ from flask import request
 from pydantic import BaseModel
 
 from ..errors import InvalidInput
+from ..errors import UnsupportedMediaType
 from ..errors import ValidationFailed
 from ..merge_patch import MEDIA_TYPE as MERGE_PATCH_MEDIA_TYPE
+from ..permissions import Permission
 from ..validation import validate
 
 MERGE_PATCH_NOTE = ("The body is a JSON Merge Patch (RFC 7396): objects merge key by key, "
@@ -45,15 +47,24 @@ class Operation:
     auth: bool = True
     media: tuple[str, ...] = ()  # a raw (non-JSON) request body of these types
     merge_patch: bool = False  # ``body`` is a JSON Merge Patch of that model (RFC 7396)
+    #: JSON schemas of path parameters narrower than their converter's (an enum of kinds)
+    path: dict[str, dict[str, Any]] = field(default_factory=dict)
+    produces: tuple[str, ...] = ()  # the media types of a successful answer that is not JSON
+    permission: Permission | None = None  # what the caller must hold; None: no caller (auth off)
 
 
 class ApiBlueprint(Blueprint):
-    """A blueprint that remembers its operations for the OpenAPI document."""
+    """A blueprint that remembers its operations for the OpenAPI document.
+
+    ``auth_decorator(permission)`` wraps each authenticated operation's view: it checks the
+    caller's credential and that it holds the operation's permission (``permissions.py``).
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.operations: list[Operation] = []
-        self.auth_decorator: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None
+        self.auth_decorator: Callable[
+            [Permission], Callable[[Callable[..., Any]], Callable[..., Any]]] | None = None
 
     def operation(
         self,
@@ -71,13 +82,30 @@ class ApiBlueprint(Blueprint):
         auth: bool = True,
         media: tuple[str, ...] = (),
         merge_patch: bool = False,
+        permission: Permission | str | None,
+        path: dict[str, dict[str, Any]] | None = None,
+        produces: tuple[str, ...] = (),
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Declare an operation. ``permission`` is required: what the caller must hold
+        (``None`` only with ``auth=False``, an operation without a caller).
+
+        :raises TypeError: at import, an operation that names no permission, or names one
+            without authentication.
+        :raises ValueError: at import, a permission that does not exist.
+        """
+        if auth and permission is None:
+            raise TypeError(f"{method} {rule}: an authenticated operation needs a permission")
+        if not auth and permission is not None:
+            raise TypeError(f"{method} {rule}: a permission needs auth=True")
+        needed = None if permission is None else Permission(permission)
+
         def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
             op = Operation(
                 rule=rule, method=method, endpoint=view.__name__, summary=summary,
                 description=(view.__doc__ or "").strip(), body=body, query=query,
                 response=response, status=int(status), errors=errors, tags=tags,
                 headers=headers or {}, auth=auth, media=media, merge_patch=merge_patch,
+                permission=needed, path=path or {}, produces=produces,
             )
             self.operations.append(op)
 
@@ -87,14 +115,17 @@ class ApiBlueprint(Blueprint):
                     kwargs["body"] = merge_patch_body(body)
                 elif body is not None:
                     kwargs["body"] = validate(body, json_body())
+                elif media:
+                    require_media_type(media)
                 if query is not None:
-                    kwargs["query"] = validate(query, request.args.to_dict())
+                    # Query values are text by nature: "50" is the number 50 there.
+                    kwargs["query"] = validate(query, request.args.to_dict(), strict=False)
                 result = view(**kwargs)
                 return to_response(result, op.status)
 
             target = wrapper
-            if auth and self.auth_decorator is not None:
-                target = self.auth_decorator(wrapper)
+            if needed is not None and self.auth_decorator is not None:
+                target = self.auth_decorator(needed)(wrapper)
             self.add_url_rule(rule, view.__name__, target, methods=[method])
             return view
 
@@ -104,16 +135,30 @@ class ApiBlueprint(Blueprint):
 def json_body(*, merge_patch: bool = False) -> Any:
     """The parsed JSON object of the request.
 
+    :raises UnsupportedMediaType: a body (or a ``Content-Type``) of another media type.
     :raises InvalidInput: the body is missing, not JSON, nested too deeply (web/limits.py),
         or not an object.
     """
     if not (request.is_json or (merge_patch and request.mimetype == MERGE_PATCH_MEDIA_TYPE)):
         types = "application/json" + (f" or {MERGE_PATCH_MEDIA_TYPE}" if merge_patch else "")
-        raise InvalidInput(f"body: send a JSON object with Content-Type: {types}", field="body")
+        message = f"body: send a JSON object with Content-Type: {types}"
+        if request.mimetype or request.content_length:
+            raise UnsupportedMediaType(message, field="body")
+        raise InvalidInput(message, field="body")
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise InvalidInput("body: must be a JSON object", field="body")
     return data
+
+
+def require_media_type(media: tuple[str, ...]) -> None:
+    """Refuse a raw body whose ``Content-Type`` is none of ``media``.
+
+    :raises UnsupportedMediaType: another media type, or none.
+    """
+    if request.mimetype not in media:
+        raise UnsupportedMediaType(
+            f"body: send the body with Content-Type: {' or '.join(media)}", field="body")
 
 
 def merge_patch_body(model: type[BaseModel]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from http import HTTPStatus
 from typing import Any
 
 from ... import schemas as s
+from ...permissions import Permission
 from ...services import locations
 from ...services import merchants
 from .. import get_session
@@ -19,7 +20,8 @@ def _zone() -> str:
 
 
 @bp.operation("/locations", "POST", summary="Add a store location", body=s.LocationCreate,
-              response=s.LocationOut, status=HTTPStatus.CREATED, tags=("locations",))
+              response=s.LocationOut, status=HTTPStatus.CREATED, tags=("locations",),
+              permission=Permission.SETTINGS)
 def create_location(body: s.LocationCreate) -> s.LocationOut:
     """Every card of the merchant's programs shows the store: the phone brings the card to
     the Lock Screen near it (Apple Wallet) and may notify nearby (Google Wallet). A card
@@ -33,7 +35,7 @@ def create_location(body: s.LocationCreate) -> s.LocationOut:
 
 
 @bp.operation("/locations", "GET", summary="List store locations", response=s.LocationList,
-              tags=("locations",))
+              tags=("locations",), permission=Permission.READ)
 def list_locations() -> s.LocationList:
     """Oldest first: the order cards show them in."""
     zone = _zone()
@@ -42,7 +44,8 @@ def list_locations() -> s.LocationList:
 
 
 @bp.operation("/locations/<int:location_id>", "GET", summary="Get a store location",
-              response=s.LocationOut, errors=(404,), tags=("locations",))
+              response=s.LocationOut, errors=(404,), tags=("locations",),
+              permission=Permission.READ)
 def get_location(location_id: int) -> s.LocationOut:
     location = locations.get_location(get_session(), current_merchant(), location_id)
     return location_out(location, _zone())
@@ -50,7 +53,7 @@ def get_location(location_id: int) -> s.LocationOut:
 
 @bp.operation("/locations/<int:location_id>", "PATCH", summary="Change a store location",
               body=s.LocationUpdate, merge_patch=True, response=s.LocationOut, errors=(404,),
-              tags=("locations",))
+              tags=("locations",), permission=Permission.SETTINGS)
 def update_location(location_id: int, body: dict[str, Any]) -> s.LocationOut:
     """The merged location is checked as a new one is. Cards whose shown locations change
     are updated on the phones."""
@@ -61,7 +64,8 @@ def update_location(location_id: int, body: dict[str, Any]) -> s.LocationOut:
 
 
 @bp.operation("/locations/<int:location_id>", "DELETE", summary="Delete a store location",
-              status=HTTPStatus.NO_CONTENT, errors=(404,), tags=("locations",))
+              status=HTTPStatus.NO_CONTENT, errors=(404,), tags=("locations",),
+              permission=Permission.SETTINGS)
 def delete_location(location_id: int) -> None:
     """No card shows the store any more; its id is never given to another store."""
     session = get_session()

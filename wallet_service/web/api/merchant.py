@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ... import schemas as s
+from ...permissions import Permission
 from ...services import merchants
 from .. import get_session
 from .. import wallet
@@ -14,7 +15,7 @@ from .serializers import merchant_out
 
 
 @bp.operation("/merchant", "GET", summary="The merchant", response=s.MerchantOut,
-              tags=("merchant",))
+              tags=("merchant",), permission=Permission.READ)
 def get_merchant() -> s.MerchantOut:
     """The merchant whose API key calls."""
     return merchant_out(merchants.get_merchant(get_session(), current_merchant()))
@@ -22,7 +23,7 @@ def get_merchant() -> s.MerchantOut:
 
 @bp.operation("/merchant", "PATCH", summary="Change the merchant's settings",
               body=s.MerchantUpdate, merge_patch=True, response=s.MerchantOut,
-              tags=("merchant",))
+              tags=("merchant",), permission=Permission.SETTINGS)
 def update_merchant(body: dict[str, Any]) -> s.MerchantOut:
     """`time_zone` (an IANA name such as `Asia/Vladivostok`) sets the calendar of
     birthdays, points expiry dates, win-back windows and the daily job, which runs at

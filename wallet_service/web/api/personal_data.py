@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from ... import schemas as s
 from ...db import utcnow
 from ...models import Member
+from ...permissions import Permission
 from ...services import personal_data
 from ...services import wallet_events
 from .. import get_session
@@ -27,7 +28,8 @@ from .serializers import wallet_event_out
 
 
 @bp.operation("/members/<int:member_id>/erase", "POST", summary="Erase a member's personal data",
-              response=s.MemberOut, errors=(404,), tags=("personal data",))
+              response=s.MemberOut, errors=(404,), tags=("personal data",),
+              permission=Permission.MEMBERS_ERASE)
 def erase_member(member_id: int) -> s.MemberOut:
     """The right to erasure (152-FZ art. 21, GDPR art. 17). Name, phone, e-mail, birthday,
     external id and answers are removed everywhere the service stored them (the card's
@@ -43,7 +45,8 @@ def erase_member(member_id: int) -> s.MemberOut:
 
 @bp.operation("/members/<int:member_id>/consent/withdraw", "POST",
               summary="Withdraw the consent to processing personal data",
-              response=s.MemberOut, errors=(404,), tags=("personal data",))
+              response=s.MemberOut, errors=(404,), tags=("personal data",),
+              permission=Permission.MEMBERS_ERASE)
 def withdraw_consent(member_id: int) -> s.MemberOut:
     """The customer withdraws the consent to processing their data: the withdrawal is
     recorded in `consent.withdrawn_at` (when a consent text was kept) and processing stops:
@@ -58,7 +61,7 @@ def withdraw_consent(member_id: int) -> s.MemberOut:
 @bp.operation("/members/<int:member_id>/marketing-consent", "POST",
               summary="Give or withdraw the consent to marketing messages",
               body=s.MarketingConsentChange, response=s.MemberOut, errors=(404, 409),
-              tags=("personal data",))
+              tags=("personal data",), permission=Permission.MEMBERS_WRITE)
 def marketing_consent(member_id: int, body: s.MarketingConsentChange) -> s.MemberOut:
     """Campaigns reach only members who consent. `true` records the exact text the customer
     accepted (default: the program's `enrollment.marketing_consent_text`, or the service's,
@@ -72,7 +75,8 @@ def marketing_consent(member_id: int, body: s.MarketingConsentChange) -> s.Membe
 
 
 @bp.operation("/members/<int:member_id>/export", "GET", summary="Export a member's data",
-              response=s.MemberExport, errors=(404,), tags=("personal data",))
+              response=s.MemberExport, errors=(404,), tags=("personal data",),
+              permission=Permission.EXPORT)
 def export_member(member_id: int) -> Any:
     """The right of access and to data portability (152-FZ art. 14, GDPR art. 15 and 20):
     the member's fields, consents, card, whole ledger, coupons, the number of Apple devices
@@ -88,8 +92,8 @@ def export_member(member_id: int) -> Any:
 
 class WalletEventQuery(s.Strict):
     member_id: s.Id | None = Field(None, description="One member's card only")
-    since: dt.datetime | None = Field(None, description="At or after this time (with zone)")
-    until: dt.datetime | None = Field(None, description="Before this time (with zone)")
+    since: s.ZonedDateTime | None = Field(None, description="At or after this time (with zone)")
+    until: s.ZonedDateTime | None = Field(None, description="Before this time (with zone)")
     limit: int = Field(100, ge=1, le=500)
     cursor: str | None = Field(None, pattern=r"^\d{1,18}$",
                                description="`next_cursor` of the previous page")
@@ -110,7 +114,7 @@ class WalletEventQuery(s.Strict):
 
 @bp.operation("/wallet-events", "GET", summary="Cards added to and removed from wallets",
               query=WalletEventQuery, response=s.WalletEventList, errors=(404,),
-              tags=("wallet events",))
+              tags=("wallet events",), permission=Permission.READ)
 def list_wallet_events(query: WalletEventQuery) -> s.WalletEventList:
     """In the order they happened. Apple: `installed` when a card's first device registers
     for updates, `removed` when its last one unregisters or APNs reports the last device's

@@ -8,6 +8,7 @@ from flask import Response
 from pydantic import Field
 
 from ... import urls
+from ...permissions import Permission
 from ...schemas import Strict
 from ...services import programs
 from .. import get_session
@@ -33,7 +34,8 @@ class PosterQuery(Strict):
 
 @bp.operation("/programs/<int:program_id>/qr.svg", "GET",
               summary="The program's join link as a QR code (SVG)", query=QrQuery,
-              errors=(404,), tags=("programs",))
+              errors=(404,), tags=("programs",), produces=("image/svg+xml",),
+              permission=Permission.READ)
 def program_qr_svg(program_id: int, query: QrQuery) -> Response:
     """An `image/svg+xml` QR code that opens the program's `join_url`: print it on receipts,
     menus or stickers."""
@@ -45,7 +47,8 @@ def program_qr_svg(program_id: int, query: QrQuery) -> Response:
 
 @bp.operation("/programs/<int:program_id>/qr.png", "GET",
               summary="The program's join link as a QR code (PNG)", query=QrQuery,
-              errors=(404,), tags=("programs",))
+              errors=(404,), tags=("programs",), produces=("image/png",),
+              permission=Permission.READ)
 def program_qr_png(program_id: int, query: QrQuery) -> Response:
     """An `image/png` QR code that opens the program's `join_url`."""
     program = programs.get_program(get_session(), current_merchant(), program_id)
@@ -55,7 +58,8 @@ def program_qr_png(program_id: int, query: QrQuery) -> Response:
 
 @bp.operation("/programs/<int:program_id>/poster", "GET",
               summary="A printable sign-up poster (HTML)", query=PosterQuery,
-              errors=(404,), tags=("programs",))
+              errors=(404,), tags=("programs",), produces=("text/html",),
+              permission=Permission.READ)
 def program_poster(program_id: int, query: PosterQuery) -> Response:
     """A `text/html` page to print: the program's name, logo and colours, the join QR code and
     a short call to action. `a6` is a table card, `a4` a poster. The same page is public at

@@ -12,6 +12,7 @@ from ...apple import IMAGE_KINDS
 from ...apple import prepare_image
 from ...errors import InvalidInput
 from ...errors import ResourceNotFound
+from ...permissions import Permission
 from ...services import programs
 from .. import get_session
 from .. import wallet
@@ -21,7 +22,8 @@ from .serializers import program_out
 
 
 @bp.operation("/programs", "POST", summary="Create a loyalty program", body=s.ProgramCreate,
-              response=s.ProgramOut, status=HTTPStatus.CREATED, tags=("programs",))
+              response=s.ProgramOut, status=HTTPStatus.CREATED, tags=("programs",),
+              permission=Permission.SETTINGS)
 def create_program(body: s.ProgramCreate) -> s.ProgramOut:
     """Only `name` and `kind` are required; everything else has defaults (10 points per
     100 RUB, Russian and English, the `points` template)."""
@@ -32,14 +34,14 @@ def create_program(body: s.ProgramCreate) -> s.ProgramOut:
 
 
 @bp.operation("/programs", "GET", summary="List programs", response=s.ProgramList,
-              tags=("programs",))
+              tags=("programs",), permission=Permission.READ)
 def list_programs() -> s.ProgramList:
     items = programs.list_programs(get_session(), current_merchant())
     return s.ProgramList(items=[program_out(p, wallet().settings.public_url) for p in items])
 
 
 @bp.operation("/programs/<int:program_id>", "GET", summary="Get a program",
-              response=s.ProgramOut, errors=(404,), tags=("programs",))
+              response=s.ProgramOut, errors=(404,), tags=("programs",), permission=Permission.READ)
 def get_program(program_id: int) -> s.ProgramOut:
     return program_out(programs.get_program(get_session(), current_merchant(), program_id),
                                 wallet().settings.public_url)
@@ -47,7 +49,7 @@ def get_program(program_id: int) -> s.ProgramOut:
 
 @bp.operation("/programs/<int:program_id>", "PATCH", summary="Change a program",
               body=s.ProgramUpdate, merge_patch=True, response=s.ProgramOut, errors=(404,),
-              tags=("programs",))
+              tags=("programs",), permission=Permission.SETTINGS)
 def update_program(program_id: int, body: dict[str, Any]) -> s.ProgramOut:
     """The merged program is validated as a whole; `name` and `currency` cannot be cleared."""
     session = get_session()
@@ -66,7 +68,8 @@ def _image_kind(kind: str) -> str:
 @bp.operation("/programs/<int:program_id>/images/<kind>", "PUT",
               summary="Upload the program's icon, logo or strip image",
               response=s.ProgramImageOut, errors=(404, 413), tags=("programs",),
-              media=("image/png", "image/jpeg"))
+              media=("image/png", "image/jpeg", "multipart/form-data"),
+              path={"kind": {"enum": list(IMAGE_KINDS)}}, permission=Permission.SETTINGS)
 def put_program_image(program_id: int, kind: str) -> s.ProgramImageOut:
     """Send the image itself as the body (PNG or JPEG up to 10 MB and 8192 pixels a side; or
     a multipart form field `file`). It is converted once to the exact sizes Wallet uses at
@@ -87,7 +90,8 @@ def put_program_image(program_id: int, kind: str) -> s.ProgramImageOut:
 
 @bp.operation("/programs/<int:program_id>/images/<kind>", "DELETE",
               summary="Go back to the template's image", response=s.ProgramOut,
-              errors=(404,), tags=("programs",))
+              errors=(404,), tags=("programs",), path={"kind": {"enum": list(IMAGE_KINDS)}},
+              permission=Permission.SETTINGS)
 def delete_program_image(program_id: int, kind: str) -> s.ProgramOut:
     _image_kind(kind)
     session = get_session()

@@ -43,8 +43,8 @@ def program_out(program: LoyaltyProgram, public_url: str) -> s.ProgramOut:
 
 
 def member_out(session: Session, settings: Settings, member: Member) -> s.MemberOut:
-    """The member and their card. Giving the Google save link may record a first insert
-    of the card's Google object in ``session``: the view commits it."""
+    """The member and their card (never a call to Google: its save link is the service's
+    own, ``web.links.google_save_url``)."""
     card = member.card
     program = session.get_one(LoyaltyProgram, member.program_id)
     return s.MemberOut(
@@ -82,7 +82,7 @@ def member_out(session: Session, settings: Settings, member: Member) -> s.Member
         version=card.version,
         **standing_out(card_standing(session, program, card)),
         created_at=member.created_at,
-        **member_links(settings, card, session),
+        **member_links(settings, card),
     )
 
 
@@ -219,7 +219,7 @@ def location_out(location: Location, merchant_time_zone: str) -> s.LocationOut:
 
 
 def api_key_out(key: ApiKey) -> s.ApiKeyOut:
-    return s.ApiKeyOut(id=key.id, name=key.name, prefix=key.prefix,
+    return s.ApiKeyOut(id=key.id, name=key.name, prefix=key.prefix, scope=key.scope,
                        created_at=key.created_at, revoked_at=key.revoked_at)
 
 

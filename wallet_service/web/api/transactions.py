@@ -7,18 +7,17 @@ from http import HTTPStatus
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy.exc import IntegrityError
 
 from ... import schemas as s
-from ...models import LoyaltyProgram
+from ...permissions import Permission
 from ...services import bonuses
 from ...services import ledger
-from ...services import members
 from ...services import transactions
 from .. import get_session
 from ._blueprint import bp
 from ._blueprint import current_merchant
-from ._blueprint import idempotency_key
+from ._blueprint import idempotency_header
+from ._blueprint import post_once
 from .serializers import transaction_out
 from .serializers import transaction_result
 
@@ -26,9 +25,8 @@ from .serializers import transaction_result
 @bp.operation("/members/<int:member_id>/transactions", "POST",
               summary="Earn, redeem or adjust points", body=s.TransactionCreate,
               response=s.TransactionResult, status=HTTPStatus.CREATED, errors=(404, 409),
-              tags=("transactions",),
-              headers={"Idempotency-Key": "Makes a retry return the first result, "
-                                          "with no second credit."})
+              tags=("transactions",), headers=idempotency_header("transaction"),
+              permission=Permission.TRANSACTIONS_WRITE)
 def post_transaction(member_id: int, body: s.TransactionCreate) -> Any:
     """`earn` with `points`, with `stamps` (stamp programs), or with a purchase: `amount`
     and/or receipt `lines` (sku, category, amount); lines whose sku or category the program
@@ -44,7 +42,9 @@ def post_transaction(member_id: int, body: s.TransactionCreate) -> Any:
     rest). It takes back the refunded share of what the purchase earned; if those points are
     spent already, the balance goes to zero and the rest is reported as
     `details.unrecovered`."""
-    return _post(member_id, body)
+    op = operation(body)
+    return transaction_result(post_once(lambda key: transactions.post_transaction(
+        get_session(), current_merchant(), member_id, op, idempotency_key=key)))
 
 
 def operation(body: s.TransactionCreate) -> transactions.Operation:
@@ -58,55 +58,33 @@ def operation(body: s.TransactionCreate) -> transactions.Operation:
         reason=body.reason)
 
 
-def _post(member_id: int, body: s.TransactionCreate) -> Any:
-    session = get_session()
-    key = idempotency_key()
-    op = operation(body)
-    try:
-        posted = transactions.post_transaction(session, current_merchant(), member_id, op,
-                                               idempotency_key=key)
-        session.commit()
-    except IntegrityError:
-        if key is None:
-            raise
-        # The same key committed concurrently for another member: the retry replays it.
-        session.rollback()
-        posted = transactions.post_transaction(session, current_merchant(), member_id, op,
-                                               idempotency_key=key)
-    return transaction_result(posted)
-
-
 @bp.operation("/members/<int:member_id>/stamps", "POST", summary="Stamp a member's card",
               body=s.StampCreate, response=s.TransactionResult, status=HTTPStatus.CREATED,
-              errors=(404, 409), tags=("transactions",),
-              headers={"Idempotency-Key": "Makes a retry return the first result."})
+              errors=(404, 409), tags=("transactions",), headers=idempotency_header("stamps"),
+              permission=Permission.TRANSACTIONS_WRITE)
 def post_stamps(member_id: int, body: s.StampCreate) -> Any:
     """Stamp programs: adds `count` stamps; every `stamps.goal` stamps become one reward
     ready to claim (the card wraps: 5/6 plus 2 is 1/6 and a reward). Over the program's stamp
     limit (`stamps.max_per_window` per `stamps.window_minutes`) the answer is 409."""
-    return _post(member_id, s.TransactionCreate(type="earn", stamps=body.count,
-                                                reason=body.reason))
+    return transaction_result(post_once(lambda key: transactions.post_stamps(
+        get_session(), current_merchant(), member_id, body.count, body.reason,
+        idempotency_key=key)))
 
 
 @bp.operation("/members/<int:member_id>/actions", "POST",
               summary="Reward an action beyond purchases", body=s.ActionCreate,
               response=s.TransactionResult, status=HTTPStatus.CREATED, errors=(404, 409),
-              tags=("bonuses",))
+              tags=("bonuses",), headers=idempotency_header("action"),
+              permission=Permission.TRANSACTIONS_WRITE)
 def post_action(member_id: int, body: s.ActionCreate) -> Any:
     """The bonus of `bonuses.actions[action]` (a survey, a review). With a `reference`, the
     same action earns once (409 the second time). Without one, the action earns once per
     member per `bonuses.action_period_days` (once ever when the program sets no period); a
-    repeat within the period is 409 naming `action`."""
-    session = get_session()
-    entry = bonuses.record_action(session, current_merchant(), member_id, body.action,
-                                      body.reference)
-    session.commit()
-    program = get_session().get_one(LoyaltyProgram, _program_of(member_id))
-    return transaction_result(ledger.Posted(entry, program.currency, False))
-
-
-def _program_of(member_id: int) -> int:
-    return members.get_member(get_session(), current_merchant(), member_id).program_id
+    repeat within the period is 409 naming `action`. A retry with the first request's
+    `Idempotency-Key` answers with the first bonus instead of 409."""
+    return transaction_result(post_once(lambda key: bonuses.record_action(
+        get_session(), current_merchant(), member_id, body.action, body.reference,
+        idempotency_key=key)))
 
 
 
@@ -119,7 +97,8 @@ class TransactionQuery(s.Strict):
 
 @bp.operation("/members/<int:member_id>/transactions", "GET",
               summary="List a member's transactions, newest first", query=TransactionQuery,
-              response=s.TransactionList, errors=(404,), tags=("transactions",))
+              response=s.TransactionList, errors=(404,), tags=("transactions",),
+              permission=Permission.READ)
 def list_transactions(member_id: int, query: TransactionQuery) -> s.TransactionList:
     items, currency = ledger.list_transactions(
         get_session(), current_merchant(), member_id, limit=query.limit,
