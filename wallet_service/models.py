@@ -543,3 +543,28 @@ class GoogleCallback(Base):
     object_id: Mapped[str] = mapped_column(String(200))
     card_id: Mapped[int | None] = mapped_column(BigId, index=True)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class SignedPass(Base):
+    """A card version's signed pass, signed once for every process: the worker signs a
+    new version before its push goes out, a web process the first time it is asked for one
+    not signed yet; later downloads of that version serve these bytes. A row is current
+    while its ``version`` is the card's and its ``program_revision`` the program's
+    ``updated_at``, for the card's ``download_token`` (its page is on the back) and the
+    deployment's ``issuer`` (a digest of the public URL and pass identifiers it was signed
+    for); a newer one replaces the card's older rows, and erasure deletes them (they hold
+    the member's name)."""
+
+    __tablename__ = "signed_passes"
+    __table_args__ = (UniqueConstraint("card_id", "version", "program_revision",
+                                       "download_token", "issuer",
+                                       name="uq_signed_passes_card_id_version_revision"),)
+
+    id: Mapped[bigint_pk]
+    card_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_cards.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    program_revision: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    download_token: Mapped[str] = mapped_column(String(64))
+    issuer: Mapped[str] = mapped_column(String(32))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[created_at]

@@ -911,6 +911,59 @@ class TransactionResult(BaseModel):
     tier: str | None
 
 
+#: The most operations one ``POST /transactions/batch`` takes.
+MAX_BATCH_ITEMS = 500
+
+
+class TransactionBatchItem(TransactionCreate):
+    """One operation of a batch: the body of ``POST /members/{id}/transactions`` with the
+    ``member_id`` it is for and its own ``idempotency_key``."""
+
+    member_id: Id
+    idempotency_key: str = Field(
+        min_length=1, max_length=255, pattern=r"^[\x20-\x7e]+$",
+        description="The operation's key, as the `Idempotency-Key` header of the single "
+                    "route: the same key for the same member and body replays there and here")
+
+
+class TransactionBatch(BaseModel):
+    """Up to 500 operations on any members of the merchant. The envelope is checked whole
+    (an object with ``items``, a list of 1 to 500 objects); each item is checked on its own
+    and answered on its own."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    items: list[TransactionBatchItem] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
+
+    @field_validator("items", mode="wrap")
+    @classmethod
+    def _envelope_only(cls, value: Any, _handler: Any) -> list[Any]:
+        # Items are validated one by one by the view, so one bad item fails alone.
+        if not isinstance(value, list):
+            raise ValueError("must be a list of operations")
+        if not 1 <= len(value) <= MAX_BATCH_ITEMS:
+            raise ValueError(f"a batch takes 1 to {MAX_BATCH_ITEMS} operations, not "
+                             f"{len(value)}")
+        return value
+
+
+class TransactionBatchResult(BaseModel):
+    """One item's answer: ``status`` as the single route would answer it, with its
+    ``result`` (201) or its ``problem`` document (any error); ``replayed`` when its key
+    answered with the first result."""
+
+    status: int
+    replayed: bool = False
+    result: TransactionResult | None = None
+    problem: Problem | None = None
+
+
+class TransactionBatchResults(BaseModel):
+    """The items' answers, in the order of the request's items."""
+
+    items: list[TransactionBatchResult]
+
+
 class TransactionList(BaseModel):
     items: list[TransactionOut]
     next_cursor: str | None = None

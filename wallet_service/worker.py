@@ -67,8 +67,11 @@ class Worker:
         clock: Callable[[], dt.datetime] = utcnow,
         rng: random.Random | None = None,
         wakeups: Sequence[WakeSource] = (),
+        pass_factory: apple_cards.PassFactory | None = None,
     ) -> None:
         self.sessions = sessions
+        #: Signs the passes a push is about to make devices download (:meth:`sign_ahead`).
+        self.pass_factory = pass_factory
         self.push = push
         self.google = google if google is not None and google.enabled else None
         self.settings = settings
@@ -93,6 +96,7 @@ class Worker:
         wakeups = list(kwargs.pop("wakeups", ()))
         if not state.settings.is_sqlite:
             wakeups.append(PostgresListener(state.settings.database_url))
+        kwargs.setdefault("pass_factory", state.passes)
         return cls(sessions=state.sessions, push=state.push, settings=state.settings,
                    google=state.google, wakeups=wakeups, **kwargs)
 
@@ -181,6 +185,7 @@ class Worker:
                 claimed = self._claim(end_windows=first)
                 first = False
                 if claimed:
+                    self.sign_ahead(claimed)
                     tokens = [c.push_token for c in claimed]
                     in_flight.append((claimed, senders.submit(self.push.send, tokens)))
                     sent += len(claimed)
@@ -192,6 +197,23 @@ class Worker:
                     self._record(*in_flight.popleft())
                 if not more:
                     return sent
+
+    def sign_ahead(self, claimed: list[outbox.Claimed]) -> int:
+        """Sign and store, once for every process, the new versions of the passes on the
+        devices about to be pushed, so that what the push wakes downloads ready files
+        (:func:`.services.apple.sign_ahead`). A failure here holds up no push: the web
+        processes sign what is missing."""
+        if self.pass_factory is None or not claimed:
+            return 0
+        try:
+            with self.sessions() as session:
+                signed = apple_cards.sign_ahead(session, self.pass_factory,
+                                                [c.device_id for c in claimed])
+                session.commit()
+        except Exception:
+            log.exception("signing passes ahead of a push failed; downloads sign them")
+            return 0
+        return signed
 
     def _claim(self, *, end_windows: bool = False) -> list[outbox.Claimed]:
         with self.sessions() as session:

@@ -10,6 +10,7 @@ session and never commit; the web view or the job that called them does.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import hmac
 import logging
 import threading
@@ -19,9 +20,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import and_
 from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import insert
+from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -46,6 +49,7 @@ from ..models import LoyaltyProgram
 from ..models import Member
 from ..models import Merchant
 from ..models import Registration
+from ..models import SignedPass
 from ..rules import Standing
 from ..rules import TierProgress
 from ..rules import Totals
@@ -280,21 +284,25 @@ def decorate(pass_json: dict[str, Any], program: LoyaltyProgram, card: LoyaltyCa
 
 
 class PassFactory:
-    """Builds members' passes. Signed passes are kept per (serial, card version, program
-    revision, card page link) within a byte budget, so a storm of devices fetching an
-    unchanged pass after a push costs one signature per process. Every pass links the
-    member's card page on its back (spec §2.5), however it is downloaded."""
+    """Builds members' passes. A card version's signed pass is kept in the database
+    (:class:`~wallet_service.models.SignedPass`), signed once for every process: the worker
+    signs a new version before its push goes out (:func:`sign_ahead`), so the devices the
+    push wakes download a ready file; a version not signed yet is signed by the first
+    process asked for it and stored. Every pass links the member's card page on its back
+    (spec §2.5), however it is downloaded."""
 
-    def __init__(self, settings: Settings, *, cache_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._signer: SignerCredentials | None = None
-        self._cache: OrderedDict[tuple[str, int, str, str], bytes] = OrderedDict()
-        self._cache_bytes = cache_bytes
-        self._cached = 0
         self._lock = threading.Lock()
         self.signed = 0  # passes signed by this process (observability and tests)
         self._designs: OrderedDict[tuple[int, str, str, tuple[ShownLocation, ...]],
                                    Design] = OrderedDict()
+        # What a stored pass was signed for besides its card: another public URL or pass
+        # type would put other links and identifiers into the pass.
+        self.issuer = hashlib.sha256("\n".join(
+            (settings.public_url, settings.apple_pass_type_id, settings.apple_team_id)
+        ).encode()).hexdigest()[:32]
 
     def _design(self, session: Session, program: LoyaltyProgram, merchant_name: str,
                 stamps: int | None = None) -> Design:
@@ -328,17 +336,65 @@ class PassFactory:
                     self._signer = signer_from_settings(self.settings)
         return self._signer
 
-    def pass_bytes(self, session: Session, card: LoyaltyCard) -> bytes:
-        """The card's signed pass, from the cache when this version was signed already."""
+    def current(self, session: Session, *where: Any) -> tuple[LoyaltyCard, bytes | None] | None:
+        """The card matching ``where`` (conditions on :class:`LoyaltyCard`) and its current
+        version's stored pass (None when not signed yet), in one query; None when no card
+        matches. The hot path of a download: a stored pass needs nothing else."""
+        row = session.execute(
+            select(LoyaltyCard, SignedPass.data)
+            .join(LoyaltyProgram, LoyaltyProgram.id == LoyaltyCard.program_id)
+            .outerjoin(SignedPass, and_(
+                SignedPass.card_id == LoyaltyCard.id,
+                SignedPass.version == LoyaltyCard.version,
+                SignedPass.program_revision == LoyaltyProgram.updated_at,
+                SignedPass.download_token == LoyaltyCard.download_token,
+                SignedPass.issuer == self.issuer))
+            .where(*where)
+            .limit(1)
+        ).first()
+        return None if row is None else (row[0], row[1])
+
+    def pass_bytes(self, session: Session, card: LoyaltyCard,
+                   stored: bytes | None = None) -> bytes:
+        """The card's signed pass: ``stored`` when the caller has it (:meth:`current`), the
+        stored one of its version, or signed now and stored for every process (the caller
+        commits). Two processes signing one version at once both serve their own, and the
+        first stored stays."""
+        if stored is not None:
+            return stored
         program = session.get_one(LoyaltyProgram, card.program_id)
+        stored = session.scalar(select(SignedPass.data).where(
+            *self._same(card, program.updated_at)))
+        if stored is not None:
+            return stored
+        data = self._sign(session, card, program)
+        self._store(session, card, program.updated_at, data)
+        return data
+
+    def _same(self, card: LoyaltyCard, revision: dt.datetime) -> tuple[Any, ...]:
+        return (SignedPass.card_id == card.id, SignedPass.version == card.version,
+                SignedPass.program_revision == revision,
+                SignedPass.download_token == card.download_token,
+                SignedPass.issuer == self.issuer)
+
+    def _store(self, session: Session, card: LoyaltyCard, revision: dt.datetime,
+               data: bytes) -> None:
+        """Keep ``data`` as the card's current pass (once, however many store it at once)
+        and drop what it supersedes: older versions and program revisions, and passes for
+        another link or deployment."""
+        stmt = _dialect_insert(session, SIGNED).values(
+            card_id=card.id, version=card.version, program_revision=revision,
+            download_token=card.download_token, issuer=self.issuer, data=data,
+            created_at=utcnow())
+        session.execute(stmt.on_conflict_do_nothing())
+        session.execute(delete(SIGNED).where(
+            SIGNED.c.card_id == card.id,
+            or_(SIGNED.c.version < card.version, SIGNED.c.program_revision < revision,
+                SIGNED.c.download_token != card.download_token,
+                SIGNED.c.issuer != self.issuer)))
+
+    def _sign(self, session: Session, card: LoyaltyCard, program: LoyaltyProgram) -> bytes:
         page = card_url(self.settings.public_url, card.download_token)
-        # The link is in the key: a pass must never carry another download token's page.
-        key = (card.serial_number, card.version, program.updated_at.isoformat(), page)
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None:
-                self._cache.move_to_end(key)
-                return hit
         member = session.get_one(Member, card.member_id)
         merchant = session.get_one(Merchant, program.merchant_id)
         stamps = card.stamps if program.kind == "stamps" else None
@@ -357,12 +413,40 @@ class PassFactory:
                             strings=strings)
         with self._lock:
             self.signed += 1
-            self._cache[key] = data
-            self._cached += len(data)
-            while self._cached > self._cache_bytes and self._cache:
-                _, old = self._cache.popitem(last=False)
-                self._cached -= len(old)
         return data
+
+
+SIGNED = SignedPass.__table__
+
+
+def sign_ahead(session: Session, passes: PassFactory, device_ids: Sequence[int]) -> int:
+    """Sign and store the current version of every card registered on these devices that
+    has no stored pass yet, so the devices a push is about to wake download a ready file
+    instead of all asking the web processes to sign it at once (spec §3.7: after the push
+    they fetch the changed serials and then each pass). The caller commits; returns how
+    many passes were signed."""
+    if not device_ids:
+        return 0
+    cards = session.scalars(
+        select(LoyaltyCard)
+        .join(LoyaltyProgram, LoyaltyProgram.id == LoyaltyCard.program_id)
+        .where(LoyaltyCard.id.in_(
+            select(REGS.c.card_id).where(REGS.c.device_id.in_(sorted(set(device_ids))))))
+        .where(~select(SIGNED.c.id).where(
+            SIGNED.c.card_id == LoyaltyCard.id, SIGNED.c.version == LoyaltyCard.version,
+            SIGNED.c.program_revision == LoyaltyProgram.updated_at,
+            SIGNED.c.download_token == LoyaltyCard.download_token,
+            SIGNED.c.issuer == passes.issuer).exists())
+        .order_by(LoyaltyCard.id)
+    ).all()
+    for card in cards:
+        passes.pass_bytes(session, card)
+    return len(cards)
+
+
+def forget_signed_passes(session: Session, card_id: int) -> None:
+    """Delete the card's stored passes (they hold the member's name and values)."""
+    session.execute(delete(SIGNED).where(SIGNED.c.card_id == card_id))
 
 
 # --- the pass web service (spec §3) --------------------------------------------------
@@ -398,11 +482,30 @@ def authenticated_card(session: Session, serial_number: str, token: str | None) 
     card = session.scalar(select(LoyaltyCard).where(LoyaltyCard.serial_number == serial_number))
     if card is None:
         raise ResourceNotFound("unknown serial number")
+    _check_token(card, token)
+    return card
+
+
+def authenticated_pass(session: Session, passes: PassFactory, serial_number: str,
+                       token: str | None) -> tuple[LoyaltyCard, bytes | None]:
+    """:func:`authenticated_card` with its current version's stored pass, if signed yet
+    (:meth:`PassFactory.current`: one query).
+
+    :raises ResourceNotFound: no such serial.
+    :raises AuthenticationFailed: missing or wrong token.
+    """
+    found = passes.current(session, LoyaltyCard.serial_number == serial_number)
+    if found is None:
+        raise ResourceNotFound("unknown serial number")
+    _check_token(found[0], token)
+    return found
+
+
+def _check_token(card: LoyaltyCard, token: str | None) -> None:
     if token is None or not hmac.compare_digest(
         card.authentication_token.encode(), token.encode()
     ):
         raise AuthenticationFailed("wrong ApplePass token")
-    return card
 
 
 def register_device(

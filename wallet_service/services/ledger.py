@@ -111,6 +111,15 @@ LOCK_CARD = (
            CARD.c.merchant_id == bindparam("merchant_id"))
     .with_for_update(of=CARD)
 )
+#: Every card of a batch's members (``member_ids``, expanding), locked in the order of their
+#: ids so that concurrent batches over the same cards queue rather than deadlock.
+LOCK_CARDS_OF_MEMBERS = (
+    select(CARD.c.id)
+    .where(CARD.c.member_id.in_(bindparam("member_ids", expanding=True)),
+           CARD.c.merchant_id == bindparam("merchant_id"))
+    .order_by(CARD.c.id)
+    .with_for_update()
+)
 _LOCK_CARD_BY_ID = (
     select(*_CARD_COLUMNS)
     .join(LoyaltyProgram, LoyaltyProgram.id == CARD.c.program_id)

@@ -17,7 +17,8 @@ stored, and keeps what the merchant's accounts need:
   merchant's ``reference`` and any other detail holding one of the member's values; the
   merchant's idempotency keys (their own strings) are replaced by a hash, and so are the
   service's natural keys (an action's holds the merchant's reference);
-* the device logs Wallet posted about the card (they name its serial number).
+* the device logs Wallet posted about the card (they name its serial number);
+* the card's stored signed passes (they show the name).
 
 Kept, as they hold no personal data: ids, numbers and times, the card number and tokens
 (the phone needs them to fetch the void pass), Apple registrations (the void pass must still
@@ -47,6 +48,7 @@ from ..models import LoyaltyProgram
 from ..models import Member
 from . import ledger
 from . import wallet_events
+from .apple import forget_signed_passes
 from .members import get_member
 from .members import marketing_consent_text
 from .outbox import next_last_modified
@@ -215,6 +217,7 @@ def _erase(session: Session, member: Member, card: LoyaltyCard, now: dt.datetime
         google.synced_state = {k: v for k, v in google.synced_state.items() if k != "patch"}
     session.execute(delete(DeviceLog).where(
         DeviceLog.message.contains(card.serial_number, autoescape=True)))
+    forget_signed_passes(session, card.id)
     session.flush()
 
 

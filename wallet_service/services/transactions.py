@@ -8,6 +8,7 @@ to :func:`.ledger.apply_change`; a member's first purchase also pays the referra
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import asdict
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR
@@ -16,12 +17,14 @@ from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
 from ..errors import ResourceConflict
 from ..errors import ResourceNotFound
 from ..errors import ValidationFailed
+from ..errors import WalletError
 from ..rules import is_excluded
 from ..rules import purchase_earns
 from ..rules import stamps_for_purchase
@@ -104,6 +107,70 @@ def post_stamps(
     return _post(session, merchant_id, member_id,
                  Operation(type="earn", stamps=count, reason=reason), "stamps",
                  idempotency_key)
+
+
+#: Items of a batch posted under one savepoint while none fails (:func:`post_batch`).
+_BATCH_CHUNK = 50
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One operation of a batch, already checked for shape: what :func:`post_transaction`
+    takes for one member, with the item's idempotency key."""
+
+    member_id: int
+    operation: Operation
+    idempotency_key: str
+
+
+def post_batch(session: Session, merchant_id: int,
+               items: Sequence[BatchItem]) -> list[ledger.Posted | WalletError]:
+    """Apply each item as :func:`post_transaction` would, as if each were in a savepoint of
+    its own, so one that fails (a member of another merchant, a balance too low, a key used
+    in another scope) is rolled back alone and answered by its error; the others stay. An item's key is
+    the ``transaction`` scope's key on its member, the same as on the single route
+    (:class:`.ledger.IdempotencyScope`), so a retried batch replays what it already did.
+
+    Every card of the batch is locked first, in the order of their ids, so two batches (or a
+    batch and single requests) on the same cards queue instead of deadlocking.
+
+    :returns: one ``Posted`` or error per item, in the order of ``items``.
+    """
+    members = sorted({item.member_id for item in items})
+    session.execute(ledger.LOCK_CARDS_OF_MEMBERS,
+                    {"merchant_id": merchant_id, "member_ids": members}).all()
+    results: list[ledger.Posted | WalletError] = []
+    for start in range(0, len(items), _BATCH_CHUNK):
+        chunk = items[start:start + _BATCH_CHUNK]
+        try:
+            # Items rarely fail: a chunk goes in one savepoint; when one of its items fails,
+            # the chunk is rolled back and posted again item by item.
+            with session.begin_nested():
+                done = [post_transaction(session, merchant_id, item.member_id, item.operation,
+                                         idempotency_key=item.idempotency_key)
+                        for item in chunk]
+        except (WalletError, IntegrityError):
+            results.extend(_post_in_savepoint(session, merchant_id, item) for item in chunk)
+        else:
+            results.extend(done)
+    return results
+
+
+def _post_in_savepoint(session: Session, merchant_id: int,
+                       item: BatchItem) -> ledger.Posted | WalletError:
+    for attempt in (1, 2):
+        try:
+            with session.begin_nested():  # rolled back alone when the item fails
+                return post_transaction(session, merchant_id, item.member_id, item.operation,
+                                        idempotency_key=item.idempotency_key)
+        except WalletError as exc:
+            return exc
+        except IntegrityError:
+            # A concurrent request committed the same key first: the retry under the card's
+            # lock finds its entry and replays it or refuses the key (as post_once does).
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _post(session: Session, merchant_id: int, member_id: int, data: Operation,

@@ -49,10 +49,14 @@ def _check_pass_type(pass_type_identifier: str) -> None:
 
 
 def _card(pass_type_identifier: str, serial_number: str) -> Any:
+    return _authenticated(pass_type_identifier, serial_number, apple.authenticated_card)
+
+
+def _authenticated(pass_type_identifier: str, serial_number: str, find: Any) -> Any:
     _check_pass_type(pass_type_identifier)
     token = apple.parse_apple_pass_header(request.headers.get("Authorization"))
     try:
-        return apple.authenticated_card(get_session(), serial_number, token)
+        return find(get_session(), serial_number, token)
     except (AuthenticationFailed, ResourceNotFound):
         _limited()  # guessing tokens or serials costs the guesser, not us
         raise
@@ -108,14 +112,20 @@ def serials(device_library_identifier: str, pass_type_identifier: str) -> Respon
 @bp.get("/v1/passes/<pass_type_identifier>/<serial_number>")
 def latest_pass(pass_type_identifier: str, serial_number: str) -> Response:
     """The current signed pass: 200 with ``Last-Modified``, 304 when unchanged since
-    ``If-Modified-Since``, 401. HEAD is answered too (Flask derives it from GET)."""
-    card = _card(pass_type_identifier, serial_number)
+    ``If-Modified-Since``, 401. HEAD is answered too (Flask derives it from GET). The card
+    and its stored pass come in one query; a version not signed yet is signed and stored."""
+    passes = wallet().passes
+    card, stored = _authenticated(
+        pass_type_identifier, serial_number,
+        lambda session, serial, token: apple.authenticated_pass(session, passes, serial, token))
     last_modified = card.last_modified.replace(microsecond=0)
     since = _http_date(request.headers.get("If-Modified-Since"))
     if since is not None and since >= last_modified:
         response = Response(status=HTTPStatus.NOT_MODIFIED)
     else:
-        data = wallet().passes.pass_bytes(get_session(), card)
+        data = passes.pass_bytes(get_session(), card, stored)
+        if stored is None:
+            get_session().commit()  # the newly signed pass, for every process
         response = Response(data, mimetype="application/vnd.apple.pkpass")
     response.headers["Last-Modified"] = format_datetime(last_modified, usegmt=True)
     response.headers["Cache-Control"] = "no-store"

@@ -19,15 +19,7 @@ def problem(
     status: int, detail: str, *, title: str | None = None, errors: list[Any] | None = None,
     headers: dict[str, str] | None = None, **extra: Any
 ) -> Response:
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": title or HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-        "errors": errors or [],
-        **extra,
-    }
-    response = jsonify(body)
+    response = jsonify(problem_body(status, detail, title=title, errors=errors, **extra))
     response.status_code = status
     response.mimetype = "application/problem+json"
     for name, value in (headers or {}).items():
@@ -35,16 +27,38 @@ def problem(
     return response
 
 
-def from_wallet_error(exc: WalletError) -> Response:
+def problem_body(status: int, detail: str, *, title: str | None = None,
+                 errors: list[Any] | None = None, **extra: Any) -> dict[str, Any]:
+    """The problem document (RFC 9457) itself."""
+    return {
+        "type": "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "errors": errors or [],
+        **extra,
+    }
+
+
+def wallet_error_body(exc: WalletError) -> dict[str, Any]:
+    """The problem document of ``exc`` (also one item's answer in a batch)."""
     errors = exc.extra.get("errors")
     if errors is None and exc.field:
         message = exc.message
         prefix = f"{exc.field}: "
         errors = [{"field": exc.field, "message": message.removeprefix(prefix)}]
     extra = {k: v for k, v in exc.extra.items() if k != "errors"}
+    return problem_body(int(exc.status), exc.message, title=exc.title, errors=errors, **extra)
+
+
+def from_wallet_error(exc: WalletError) -> Response:
     headers = {"WWW-Authenticate": 'Bearer realm="wallet-service"'} if exc.status == 401 else None
-    return problem(int(exc.status), exc.message, title=exc.title, errors=errors,
-                   headers=headers, **extra)
+    response = jsonify(wallet_error_body(exc))
+    response.status_code = int(exc.status)
+    response.mimetype = "application/problem+json"
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
 
 
 def from_http_exception(exc: HTTPException) -> Response:

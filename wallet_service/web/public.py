@@ -8,7 +8,6 @@ from http import HTTPStatus
 from flask import Blueprint
 from flask import Response
 from flask import abort
-from sqlalchemy import select
 
 from ..apple import PKPASS_MEDIA_TYPE
 from ..models import LoyaltyCard
@@ -22,12 +21,14 @@ bp = Blueprint("public", __name__)
 def download_pass(download_token: str) -> Response:
     """The member's current Apple pass. The link carries the card's random download token,
     so it cannot be guessed from the member id or the card number."""
-    card = get_session().scalar(
-        select(LoyaltyCard).where(LoyaltyCard.download_token == download_token)
-    )
-    if card is None:
+    passes = wallet().passes
+    found = passes.current(get_session(), LoyaltyCard.download_token == download_token)
+    if found is None:
         abort(HTTPStatus.NOT_FOUND)
-    data = wallet().passes.pass_bytes(get_session(), card)
+    card, stored = found
+    data = passes.pass_bytes(get_session(), card, stored)
+    if stored is None:
+        get_session().commit()  # the newly signed pass, for every process
     response = Response(data, mimetype=PKPASS_MEDIA_TYPE)
     name = re.sub(r"[^A-Za-z0-9_-]", "", card.serial_number) or "card"
     response.headers["Content-Disposition"] = f'attachment; filename="card-{name}.pkpass"'

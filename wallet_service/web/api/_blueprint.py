@@ -99,9 +99,17 @@ def idempotency_key() -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
+    return checked_idempotency_key(key, "Idempotency-Key")
+
+
+def checked_idempotency_key(key: str, field: str) -> str:
+    """``key`` if it has the shape of an idempotency key (the header's, or a batch item's
+    ``idempotency_key``).
+
+    :raises InvalidInput: not 1 to 255 printable ASCII characters.
+    """
     if not (1 <= len(key) <= 255) or not key.isascii() or not key.isprintable():
-        raise InvalidInput("Idempotency-Key: 1 to 255 printable ASCII characters",
-                           field="Idempotency-Key")
+        raise InvalidInput(f"{field}: 1 to 255 printable ASCII characters", field=field)
     return key
 
 

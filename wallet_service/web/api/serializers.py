@@ -228,8 +228,11 @@ def transaction_result(posted: ledger.Posted) -> Any:
     after everything the request did (a first purchase's referral bonus included; the
     entry's own ``balance_after`` stays the entry's); a replay says so in
     ``Idempotent-Replayed``."""
-    txn = posted.entry
-    result = s.TransactionResult(transaction=transaction_out(txn, posted.currency),
-                                 balance=posted.balance, tier=posted.tier)
     headers = {"Idempotent-Replayed": "true"} if posted.replayed else {}
-    return result, HTTPStatus.CREATED, headers
+    return transaction_payload(posted), HTTPStatus.CREATED, headers
+
+
+def transaction_payload(posted: ledger.Posted) -> s.TransactionResult:
+    """The result document of a posted operation (a batch item's ``result`` too)."""
+    return s.TransactionResult(transaction=transaction_out(posted.entry, posted.currency),
+                               balance=posted.balance, tier=posted.tier)

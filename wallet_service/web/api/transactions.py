@@ -9,16 +9,22 @@ from typing import Any
 from pydantic import Field
 
 from ... import schemas as s
+from ...errors import ValidationFailed
+from ...errors import WalletError
 from ...permissions import Permission
 from ...services import bonuses
 from ...services import ledger
 from ...services import transactions
+from ...validation import validate
 from .. import get_session
+from ..problems import wallet_error_body
 from ._blueprint import bp
+from ._blueprint import checked_idempotency_key
 from ._blueprint import current_merchant
 from ._blueprint import idempotency_header
 from ._blueprint import post_once
 from .serializers import transaction_out
+from .serializers import transaction_payload
 from .serializers import transaction_result
 
 
@@ -45,6 +51,53 @@ def post_transaction(member_id: int, body: s.TransactionCreate) -> Any:
     op = operation(body)
     return transaction_result(post_once(lambda key: transactions.post_transaction(
         get_session(), current_merchant(), member_id, op, idempotency_key=key)))
+
+
+@bp.operation("/transactions/batch", "POST",
+              summary="Earn, redeem, adjust or refund on many members at once",
+              body=s.TransactionBatch, response=s.TransactionBatchResults,
+              tags=("transactions",), permission=Permission.TRANSACTIONS_WRITE)
+def post_transaction_batch(body: s.TransactionBatch) -> Any:
+    """Up to 500 operations, each on any member of the merchant: an item is the body of
+    `POST /members/{id}/transactions` with its `member_id` and its own `idempotency_key`.
+    The answer (200) has one result per item, in the order of the items: the `status` the
+    single route would answer, with its `result` (201) or its `problem` document (404 for a
+    member that is missing or another merchant's, 409 for a balance too low, 422 for an item
+    that breaks the schema or the program's rules). One item that fails changes nothing and
+    does not stop the others.
+
+    An item's key is the `Idempotency-Key` of the single route for the same member: sent
+    again (in a batch or on the single route) with the same body it answers with the first
+    result and `replayed: true`, and nothing is credited twice, so a whole batch can be
+    retried safely. Over 500 items, or an envelope that is not `{"items": [...]}`, is
+    refused whole (422, or 400 for a body that is not a JSON object)."""
+    session = get_session()
+    merchant_id = current_merchant()
+    answers: list[dict[str, Any] | None] = [None] * len(body.items)
+    valid: list[tuple[int, transactions.BatchItem]] = []
+    for index, raw in enumerate(body.items):
+        try:
+            if not isinstance(raw, dict):
+                raise ValidationFailed("body: each item must be a JSON object", field="body")
+            item = validate(s.TransactionBatchItem, raw)
+            # The key as sent (the schema trims texts), checked as the header is.
+            key = checked_idempotency_key(raw["idempotency_key"], "idempotency_key")
+        except WalletError as exc:
+            answers[index] = {"status": int(exc.status), "replayed": False,
+                              "result": None, "problem": wallet_error_body(exc)}
+            continue
+        valid.append((index, transactions.BatchItem(item.member_id, operation(item), key)))
+    results = transactions.post_batch(session, merchant_id, [item for _, item in valid])
+    session.commit()
+    for (index, _), posted in zip(valid, results, strict=True):
+        if isinstance(posted, WalletError):
+            answers[index] = {"status": int(posted.status), "replayed": False,
+                              "result": None, "problem": wallet_error_body(posted)}
+        else:
+            answers[index] = {"status": HTTPStatus.CREATED.value, "replayed": posted.replayed,
+                              "result": transaction_payload(posted).model_dump(mode="json"),
+                              "problem": None}
+    return {"items": answers}
 
 
 def operation(body: s.TransactionCreate) -> transactions.Operation:

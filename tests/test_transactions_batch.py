@@ -1,0 +1,156 @@
+"""``POST /transactions/batch``: many operations in one request, each with its own key and
+its own answer."""
+
+from __future__ import annotations
+
+import pytest
+from api_support import Api
+
+
+@pytest.fixture
+def members(api):
+    program = api.program()
+    return [api.member(program["id"], phone=f"+7 912 345-67-0{n}") for n in range(3)]
+
+
+def batch(api, items):
+    return api.post("/transactions/batch", {"items": items})
+
+
+def earn(member, points, key):
+    return {"member_id": member["id"], "idempotency_key": key, "type": "earn",
+            "points": points}
+
+
+def balance(api, member):
+    return api.get(f"/members/{member['id']}").json["balance"]
+
+
+def test_a_batch_applies_each_item_and_answers_in_order(api, members):
+    a, b, c = members
+    r = batch(api, [earn(a, 10, "k1"), earn(b, 20, "k2"), earn(a, 5, "k3"),
+                    {"member_id": c["id"], "idempotency_key": "k4", "type": "earn",
+                     "amount": "250"}])
+    assert r.status_code == 200, r.json
+    items = r.json["items"]
+    assert [i["status"] for i in items] == [201, 201, 201, 201]
+    assert [i["result"]["transaction"]["member_id"] for i in items] == [
+        a["id"], b["id"], a["id"], c["id"]]
+    assert [i["result"]["transaction"]["points"] for i in items] == [10, 20, 5, 25]
+    assert [i["result"]["balance"] for i in items] == [10, 20, 15, 25]
+    assert not any(i["replayed"] for i in items)
+    assert (balance(api, a), balance(api, b), balance(api, c)) == (15, 20, 25)
+    history = api.get(f"/members/{a['id']}/transactions").json["items"]
+    assert [t["points"] for t in history] == [5, 10]
+
+
+def test_retrying_a_batch_credits_nothing_twice(api, members):
+    a, b, _ = members
+    items = [earn(a, 10, "r1"), earn(b, 20, "r2")]
+    first = batch(api, items).json["items"]
+    # The retry carries one new item too: only that one is applied.
+    again = batch(api, [*items, earn(a, 1, "r3")]).json["items"]
+    assert [i["status"] for i in again] == [201, 201, 201]
+    assert [i["replayed"] for i in again] == [True, True, False]
+    assert again[0]["result"] == first[0]["result"]
+    assert again[1]["result"] == first[1]["result"]
+    assert (balance(api, a), balance(api, b)) == (11, 20)
+    assert len(api.get(f"/members/{a['id']}/transactions").json["items"]) == 2
+
+
+def test_a_batch_key_is_the_single_routes_key_both_ways(api, members):
+    a, b, _ = members
+    # Single route first, then the batch replays it.
+    single = api.post(f"/members/{a['id']}/transactions", {"type": "earn", "points": 7},
+                      headers={"Idempotency-Key": "shared-1"})
+    assert single.status_code == 201
+    r = batch(api, [earn(a, 7, "shared-1")]).json["items"][0]
+    assert r["status"] == 201 and r["replayed"] is True
+    assert r["result"] == single.json
+    # Batch first, then the single route replays it.
+    first = batch(api, [earn(b, 9, "shared-2")]).json["items"][0]
+    again = api.post(f"/members/{b['id']}/transactions", {"type": "earn", "points": 9},
+                     headers={"Idempotency-Key": "shared-2"})
+    assert again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json == first["result"]
+    assert (balance(api, a), balance(api, b)) == (7, 9)
+    # The same key for another member or another body is refused, on either route.
+    other = batch(api, [earn(b, 7, "shared-1"), earn(a, 8, "shared-1")]).json["items"]
+    assert [i["status"] for i in other] == [422, 422]
+    assert all(i["problem"]["errors"][0]["field"] == "Idempotency-Key" for i in other)
+    assert other[0]["problem"]["used_for"] == {"operation": "transaction",
+                                               "member_id": a["id"]}
+    # A key of another operation (stamps) is another scope as well.
+    refused = api.post(f"/members/{b['id']}/stamps", {"count": 1},
+                       headers={"Idempotency-Key": "shared-2"})
+    assert refused.status_code == 422
+    assert (balance(api, a), balance(api, b)) == (7, 9)
+
+
+def test_one_failing_item_fails_alone(api, other_api, members):
+    a, b, _ = members
+    api.post(f"/members/{a['id']}/transactions", {"type": "earn", "points": 5})
+    stranger = other_api.member(other_api.program()["id"])
+    r = batch(api, [
+        earn(a, 10, "i1"),
+        earn(stranger, 10, "i2"),
+        {"member_id": b["id"], "idempotency_key": "i3", "type": "redeem", "points": 50},
+        {"member_id": b["id"], "idempotency_key": "i4", "type": "earn", "points": -1},
+        {"member_id": b["id"], "idempotency_key": "i5", "type": "earn"},
+        "not an object",
+        earn(b, 3, "i6"),
+    ])
+    assert r.status_code == 200, r.json
+    items = r.json["items"]
+    assert [i["status"] for i in items] == [201, 404, 409, 422, 422, 422, 201]
+    assert items[1]["problem"]["status"] == 404 and items[1]["result"] is None
+    assert str(stranger["id"]) in items[1]["problem"]["detail"]
+    assert items[2]["problem"]["title"] == "Insufficient balance"
+    assert items[3]["problem"]["errors"][0]["field"] == "points"
+    assert (balance(api, a), balance(api, b)) == (15, 3)
+    assert other_api.get(f"/members/{stranger['id']}").json["balance"] == 0
+    # A failed item's key is not used up: it can be sent again, fixed.
+    fixed = batch(api, [{"member_id": b["id"], "idempotency_key": "i3", "type": "redeem",
+                         "points": 2}]).json["items"][0]
+    assert fixed["status"] == 201 and fixed["replayed"] is False
+    assert balance(api, b) == 1
+
+
+def test_the_envelope_is_checked_whole(api, members):
+    a = members[0]
+    too_many = batch(api, [earn(a, 1, f"c{n}") for n in range(501)])
+    assert too_many.status_code == 422
+    assert too_many.json["errors"][0]["field"] == "items"
+    assert balance(api, a) == 0
+    assert batch(api, []).status_code == 422
+    assert api.post("/transactions/batch", {"items": {"a": 1}}).status_code == 422
+    assert api.post("/transactions/batch", {"items": [], "extra": 1}).status_code == 422
+    assert api.post("/transactions/batch", [earn(a, 1, "x")]).status_code == 400
+    full = batch(api, [earn(a, 1, f"c{n}") for n in range(500)])
+    assert full.status_code == 200
+    assert len(full.json["items"]) == 500 and balance(api, a) == 500
+
+
+def test_a_read_key_may_not_post_a_batch(api, members):
+    r = api.post("/api-keys", {"name": "reader", "scope": "read"})
+    reader = Api(api.client, r.json["api_key"], api.merchant_id)
+    refused = reader.post("/transactions/batch", {"items": [earn(members[0], 5, "p1")]})
+    assert refused.status_code == 403
+    assert refused.json["permission"] == "transactions:write"
+    assert balance(api, members[0]) == 0
+    r = api.post("/api-keys", {"name": "till", "scope": "till"})
+    till = Api(api.client, r.json["api_key"], api.merchant_id)
+    assert till.post("/transactions/batch",
+                     {"items": [earn(members[0], 5, "p1")]}).status_code == 200
+
+
+def test_the_batch_is_in_the_openapi_document(client):
+    doc = client.get("/api/v1/openapi.json").json
+    op = doc["paths"]["/transactions/batch"]["post"]
+    assert op["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/TransactionBatch")
+    item = doc["components"]["schemas"]["TransactionBatchItem"]
+    assert {"member_id", "idempotency_key", "type"} <= set(item["required"])
+    assert doc["components"]["schemas"]["TransactionBatch"]["properties"]["items"][
+        "maxItems"] == 500
