@@ -98,7 +98,7 @@ def test_one_failing_item_fails_alone(api, other_api, members):
         {"member_id": b["id"], "idempotency_key": "i3", "type": "redeem", "points": 50},
         {"member_id": b["id"], "idempotency_key": "i4", "type": "earn", "points": -1},
         {"member_id": b["id"], "idempotency_key": "i5", "type": "earn"},
-        "not an object",
+        {"member_id": b["id"], "type": "earn", "points": 1},
         earn(b, 3, "i6"),
     ])
     assert r.status_code == 200, r.json
@@ -152,5 +152,13 @@ def test_the_batch_is_in_the_openapi_document(client):
         "/TransactionBatch")
     item = doc["components"]["schemas"]["TransactionBatchItem"]
     assert {"member_id", "idempotency_key", "type"} <= set(item["required"])
-    assert doc["components"]["schemas"]["TransactionBatch"]["properties"]["items"][
-        "maxItems"] == 500
+    items = doc["components"]["schemas"]["TransactionBatch"]["properties"]["items"]
+    # The envelope is a list of objects; what is in each is checked (and answered) alone.
+    assert items["maxItems"] == 500 and items["items"]["type"] == "object"
+    assert "TransactionBatchItem" in items["items"]["description"]
+
+
+def test_an_item_that_is_not_an_object_fails_the_envelope(api):
+    r = api.post("/transactions/batch", {"items": [[None, None]]})
+    assert r.status_code == 422, r.json
+    assert r.json["errors"][0]["field"].startswith("items")

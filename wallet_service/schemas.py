@@ -26,6 +26,7 @@ from pydantic import SerializerFunctionWrapHandler
 from pydantic import create_model
 from pydantic import field_validator
 from pydantic import model_serializer
+from pydantic import WithJsonSchema
 from pydantic import model_validator
 from pydantic.fields import FieldInfo
 
@@ -933,7 +934,17 @@ class TransactionBatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    items: list[TransactionBatchItem] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
+    # The document says what the envelope checks: a list of 1 to 500 JSON objects. What is
+    # inside each object is checked item by item (TransactionBatchItem), so a bad item is
+    # that item's 422 in a 200 answer, never the whole request's.
+    items: Annotated[list[Any], WithJsonSchema({
+        "type": "array", "minItems": 1, "maxItems": MAX_BATCH_ITEMS,
+        "items": {"type": "object", "description": (
+            "One operation: `member_id`, `idempotency_key` and the body of "
+            "`POST /members/{id}/transactions` (`type`, `points`, `stamps`, `amount`, "
+            "`lines`, `purchase_amount`, `original_id`, `reason`); checked on its own, see "
+            "the `TransactionBatchItem` schema")},
+    })] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
 
     @field_validator("items", mode="wrap")
     @classmethod
@@ -944,7 +955,14 @@ class TransactionBatch(BaseModel):
         if not 1 <= len(value) <= MAX_BATCH_ITEMS:
             raise ValueError(f"a batch takes 1 to {MAX_BATCH_ITEMS} operations, not "
                              f"{len(value)}")
+        for index, item in enumerate(value):
+            if not isinstance(item, dict):
+                raise ValueError(f"each operation must be a JSON object; item {index} is not")
         return value
+
+
+#: Request parts checked on their own and documented beside the operations.
+DOCUMENTED_ALONE = (TransactionBatchItem,)
 
 
 class TransactionBatchResult(BaseModel):

@@ -17,6 +17,7 @@ from pydantic.json_schema import models_json_schema
 from ..permissions import requirement
 from ..permissions import scopes_summary
 from ..schemas import MAX_ID
+from ..schemas import DOCUMENTED_ALONE
 from ..schemas import Problem
 from .routing import MERGE_PATCH_MEDIA_TYPE
 from .routing import MERGE_PATCH_NOTE
@@ -41,6 +42,8 @@ def build_document(
     operations: list[Operation], *, title: str, version: str, server: str, prefix: str
 ) -> dict[str, Any]:
     models: list[tuple[type[BaseModel], str]] = [(Problem, "serialization")]
+    # Schemas a request checks part by part (a batch's items), named in descriptions.
+    models.extend((model, "validation") for model in DOCUMENTED_ALONE)
     for op in operations:
         if op.body is not None:
             models.append((op.body, "validation"))
