@@ -568,3 +568,27 @@ class SignedPass(Base):
     issuer: Mapped[str] = mapped_column(String(32))
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[created_at]
+
+
+class AuditEntry(Base):
+    """Who did what to a merchant's data, when and from where: sign-ins, settings changes,
+    manual adjustments, erasures, exports and key changes (``services.audit``).
+
+    ``actor_kind`` is ``user`` (a console user, ``actor_id`` its id), ``key`` (an API key)
+    or ``system``; ``actor_label`` keeps the e-mail or key name as it was, so the log still
+    reads after the user or key is gone. ``changes`` holds what changed (``{field: [before,
+    after]}``) with secrets left out. Rows are only ever added."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_merchant_id_id", "merchant_id", "id"),)
+
+    id: Mapped[bigint_pk]
+    merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id"))
+    actor_kind: Mapped[str] = mapped_column(String(10))
+    actor_id: Mapped[int | None] = mapped_column(BigId)
+    actor_label: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(60))
+    target: Mapped[str | None] = mapped_column(String(200))
+    changes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[created_at]

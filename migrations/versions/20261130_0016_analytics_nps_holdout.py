@@ -1,0 +1,27 @@
+"""analytics nps holdout
+
+Revision ID: 0016
+Revises: 0015
+Create Date: 2026-11-30 07:30:00
+
+Migrations run while the previous release is still serving: keep every revision compatible
+with the code that came before it, and avoid long table locks (split breaking changes over
+two releases).
+"""
+from alembic import op
+import sqlalchemy as sa
+import wallet_service.db
+
+
+revision = '0016'
+down_revision = '0015'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,27 @@
+"""live at scale
+
+Revision ID: 0021
+Revises: 0020
+Create Date: 2026-11-30 07:30:00
+
+Migrations run while the previous release is still serving: keep every revision compatible
+with the code that came before it, and avoid long table locks (split breaking changes over
+two releases).
+"""
+from alembic import op
+import sqlalchemy as sa
+import wallet_service.db
+
+
+revision = '0021'
+down_revision = '0020'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
