@@ -42,6 +42,7 @@ from ..db import utcnow
 from ..errors import AuthenticationFailed
 from ..errors import ResourceNotFound
 from ..i18n import localized
+from ..i18n import plural_word
 from ..models import Device
 from ..models import DeviceLog
 from ..models import LoyaltyCard
@@ -158,7 +159,6 @@ _TEXTS = {
         "discount": "Your discount", "until": "until {date}",
         "next_discount": "Next discount",
         "to_discount": "{percent} at {tier}: {amount} to go",
-        "units": {"lifetime_points": "points", "lifetime_spend": "", "visits": "visits"},
         "expiry_reminder": "Points expiring", "stamp_debt": "Stamps owed",
         "stamp_debt_value": "{debt} for a refunded purchase: the next stamps pay this off "
                             "first",
@@ -171,7 +171,6 @@ _TEXTS = {
         "discount": "Ваша скидка", "until": "до {date}",
         "next_discount": "Следующая скидка",
         "to_discount": "{percent} на уровне «{tier}»: осталось {amount}",
-        "units": {"lifetime_points": "баллов", "lifetime_spend": "", "visits": "визитов"},
         "expiry_reminder": "Сгорание баллов", "stamp_debt": "Долг по штампам",
         "stamp_debt_value": "{debt} после возврата покупки: следующие штампы сначала "
                             "погасят долг",
@@ -224,7 +223,7 @@ def extra_fields(program: LoyaltyProgram, card: LoyaltyCard, coupons: list[Membe
                        "value": _percent(shown.discount_percent)})
     upcoming = shown.next_discount
     if upcoming is not None:
-        amount = " ".join(filter(None, _left(program, upcoming.basis, upcoming.left, texts)))
+        amount = " ".join(filter(None, _left(program, upcoming.basis, upcoming.left, lang)))
         fields.append({"key": "next_discount", "label": texts["next_discount"],
                        "value": texts["to_discount"].format(
                            percent=_percent(upcoming.percent), tier=upcoming.tier,
@@ -232,7 +231,7 @@ def extra_fields(program: LoyaltyProgram, card: LoyaltyCard, coupons: list[Membe
     progress = shown.tier_progress
     if progress is not None and progress.next_tier is not None:
         fields.append({"key": "tier_progress", "label": texts["tier_progress"],
-                       "value": _to_tier(program, progress, texts)})
+                       "value": _to_tier(program, progress, texts, lang)})
     return fields
 
 
@@ -252,16 +251,21 @@ def _percent(share: Decimal) -> str:
     return f"{share.normalize():f} %"
 
 
-def _left(program: LoyaltyProgram, basis: str, left: Decimal,
-          texts: dict[str, Any]) -> tuple[str, str]:
-    """What is still needed and its unit: money with the currency, or points or visits."""
+#: The plural word (``i18n.PLURALS``) counting what a tier's basis counts.
+_BASIS_WORDS = {"lifetime_points": "point", "visits": "visit"}
+
+
+def _left(program: LoyaltyProgram, basis: str, left: Decimal, lang: str) -> tuple[str, str]:
+    """What is still needed and its unit: money with the currency, or points or visits in the
+    plural form the number takes in ``lang`` ("2 визита", "5 визитов")."""
     if basis == "lifetime_spend":
         return f"{left.normalize():f} {program.currency}", ""
-    return f"{left:f}", texts["units"][basis]
+    return f"{left:f}", plural_word(lang, _BASIS_WORDS[basis], left)
 
 
-def _to_tier(program: LoyaltyProgram, progress: TierProgress, texts: dict[str, Any]) -> str:
-    left, unit = _left(program, progress.basis, progress.left, texts)
+def _to_tier(program: LoyaltyProgram, progress: TierProgress, texts: dict[str, Any],
+             lang: str) -> str:
+    left, unit = _left(program, progress.basis, progress.left, lang)
     return texts["to_tier"].format(left=left, unit=unit, tier=progress.next_tier).strip()
 
 
