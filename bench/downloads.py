@@ -90,9 +90,11 @@ def wait_signed(url: str, program_id: int, cards: int, timeout: float = 180) -> 
     return time.perf_counter() - started
 
 
-def hammer(port: int, paths: Any, clients: int, seconds: float | None = None) -> float:
+def hammer(port: int, paths: Any, clients: int, seconds: float | None = None,
+           headers: dict[str, str] | None = None) -> float:
     """Requests per second of ``clients`` keep-alive clients: each path of ``paths`` (a
-    list) once, or the one path (a str) again and again for ``seconds``."""
+    list) once, or the one path (a str) again and again for ``seconds``; every request
+    with ``headers``."""
     work: queue.SimpleQueue[str] = queue.SimpleQueue()
     if isinstance(paths, list):
         for p in paths:
@@ -111,7 +113,7 @@ def hammer(port: int, paths: Any, clients: int, seconds: float | None = None) ->
                     path = work.get_nowait()
                 except queue.Empty:
                     return
-            conn.request("GET", path)
+            conn.request("GET", path, headers=headers or {})
             r = conn.getresponse()
             r.read()
             if r.status != 200:

@@ -13,6 +13,7 @@ import pytest
 from api_support import Api
 from api_support import make_merchant
 from apns_standin import make_certificates
+from console_support import Console
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
@@ -50,6 +51,12 @@ def app_config(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> d
         "SECRET_KEY": "test-secret-key",
         "PUBLIC_URL": "https://wallet.example.test",
         "DB_POOL_SIZE": "20",
+        # Every test signs in to the console from 127.0.0.1; the limit's own test sets a
+        # small one.
+        "SIGN_IN_RATE_LIMIT_PER_MINUTE": "100000",
+        # Webhook receivers in tests listen on 127.0.0.1 (tests/test_webhooks.py turns it off
+        # to show the refusal).
+        "WEBHOOKS_ALLOW_PRIVATE": "true",
     }
 
 
@@ -110,6 +117,30 @@ def other_api(app: Flask, client: FlaskClient) -> Api:
     return Api(client, key, merchant_id)
 
 
+@pytest.fixture
+def console(app: Flask, client: FlaskClient, api: Api) -> Console:
+    """The console signed in as an ``owner`` of ``api``'s merchant (English words); for
+    another role: ``console_as("staff")``, for another merchant ``console_as(role, other)``
+    with ``other`` an ``Api``."""
+    return Console(client, api.merchant_id).sign_in_as(app, "owner")
+
+
+@pytest.fixture
+def console_as(app: Flask, api: Api) -> Any:
+    """A factory: ``console_as(role, merchant_api=None)``, a new client signed in as a new
+    user of ``role`` in ``api``'s merchant (or ``merchant_api``'s)."""
+    count = 0
+
+    def make(role: str = "owner", merchant_api: Api | None = None) -> Console:
+        nonlocal count
+        count += 1
+        merchant_id = (merchant_api or api).merchant_id
+        return Console(app.test_client(), merchant_id).sign_in_as(
+            app, role, email=f"{role}{count}-{merchant_id}@example.test")
+
+    return make
+
+
 @pytest.fixture(scope="module")
 def apns_certs(app: Flask, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The stand-in's PKI, plus the service's own (development) WWDR CA so the stand-in
@@ -123,3 +154,11 @@ def apns_certs(app: Flask, tmp_path_factory: pytest.TempPathFactory) -> Any:
     bundle.write_bytes(certs.ca_file.read_bytes()
                        + (settings.instance_path / "certs" / "wwdr.pem").read_bytes())
     return dataclasses.replace(certs, ca_file=bundle)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that drives the real browser ``browser``: CI runs those on PostgreSQL
+    only (``-m 'not browser'`` on SQLite), since they exercise pages, not the database."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)

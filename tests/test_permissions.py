@@ -56,9 +56,12 @@ def shop(api):
     location = api.post("/locations", {"name": "Main street", "address": "Tverskaya 1",
                                        "latitude": 55.75, "longitude": 37.61}).json
     [admin_key] = api.get("/api-keys").json["items"]
+    webhook = api.post("/webhooks", {"url": "https://crm.example.com/hooks",
+                                     "events": ["member.created"]}).json
     return {"program_id": program["id"], "member_id": member["id"], "reward_id": reward["id"],
+            "webhook_id": webhook["id"], "delivery_id": 1,
             "coupon_id": coupon["id"], "location_id": location["id"],
-            "key_id": admin_key["id"], "kind": "logo"}
+            "key_id": admin_key["id"], "kind": "logo", "campaign_id": 1}
 
 
 def call(who: Api, op, ids: dict):
@@ -83,7 +86,7 @@ def test_scopes_and_roles_are_the_bundles_they_promise():
     assert ROLES[Role.OWNER] == SCOPES[Scope.ADMIN]
     assert ROLES[Role.STAFF] == SCOPES[Scope.TILL]
     assert ROLES[Role.STAFF] < ROLES[Role.MANAGER] < ROLES[Role.OWNER]
-    assert ROLES[Role.OWNER] - ROLES[Role.MANAGER] == {Permission.KEYS}
+    assert ROLES[Role.OWNER] - ROLES[Role.MANAGER] == {Permission.KEYS, Permission.WEBHOOKS}
     # What a till must not do, whatever else changes.
     assert not SCOPES[Scope.TILL] & {Permission.SETTINGS, Permission.KEYS,
                                      Permission.AUTOMATIONS, Permission.MEMBERS_ERASE,
@@ -122,12 +125,17 @@ def test_the_permissions_of_key_routes_and_of_reads():
         Permission.KEYS}
     assert by_name["run_daily"] == Permission.AUTOMATIONS
     assert by_name["export_member"] == Permission.EXPORT
+    assert by_name["export_members"] == by_name["export_transactions"] == Permission.EXPORT
+    assert by_name["import_members"] == Permission.MEMBERS_IMPORT
     assert by_name["erase_member"] == by_name["close_card"] == Permission.MEMBERS_ERASE
     assert by_name["enroll_member"] == Permission.MEMBERS_WRITE
     assert by_name["redeem_reward"] == by_name["redeem_coupon"] == Permission.TRANSACTIONS_WRITE
     assert by_name["create_campaign"] == by_name["update_program"] == Permission.SETTINGS
     for op in bp.operations:
-        if op.method == "GET" and op.endpoint not in ("export_member", "list_api_keys"):
+        if op.method == "GET" and op.endpoint not in ("export_member", "list_api_keys",
+                                                      "export_members",
+                                                      "export_transactions") \
+                and not op.rule.startswith("/webhooks"):
             assert op.permission == Permission.READ, op.endpoint
         if op.method != "GET":
             assert op.permission != Permission.READ, op.endpoint

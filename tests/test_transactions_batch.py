@@ -162,3 +162,60 @@ def test_an_item_that_is_not_an_object_fails_the_envelope(api):
     r = api.post("/transactions/batch", {"items": [[None, None]]})
     assert r.status_code == 422, r.json
     assert r.json["errors"][0]["field"].startswith("items")
+
+
+def test_a_batch_posts_its_items_as_the_single_route_would(api):
+    """A batch of new keys on plain cards is written set-based; its answers, entries, cards
+    and pushes are those of the same operations posted one by one."""
+    program = api.program(tiers=[{"name": "Silver", "threshold": 0},
+                                 {"name": "Gold", "threshold": 30}])
+    one = [api.member(program["id"], phone=f"+7 912 111-22-0{n}") for n in range(2)]
+    two = [api.member(program["id"], phone=f"+7 912 111-33-0{n}") for n in range(2)]
+
+    def operations(a, b, k):
+        return [({"member_id": a["id"], "type": "earn", "amount": "250"}, f"{k}1"),
+                ({"member_id": b["id"], "type": "redeem", "points": 50}, f"{k}2"),  # too much
+                ({"member_id": a["id"], "type": "redeem", "points": 5}, f"{k}3"),
+                ({"member_id": a["id"], "type": "earn", "points": 20}, f"{k}4"),  # to Gold
+                ({"member_id": b["id"], "type": "adjust", "points": 4, "reason": "fix"},
+                 f"{k}5")]
+
+    singles = []
+    for body, key in operations(*one, "x"):
+        r = api.post(f"/members/{body['member_id']}/transactions",
+                     {k: v for k, v in body.items() if k != "member_id"},
+                     headers={"Idempotency-Key": key})
+        singles.append((r.status_code, r.json))
+    batched = batch(api, [{**body, "idempotency_key": key}
+                          for body, key in operations(*two, "y")]).json["items"]
+    assert [i["status"] for i in batched] == [s for s, _ in singles] == [201, 409, 201, 201, 201]
+
+    def same(result, member):
+        t = dict(result["transaction"])
+        t.pop("id"), t.pop("created_at")
+        return {**result, "transaction": {**t, "member_id": member}}
+
+    for (status, single), item in zip(singles, batched, strict=True):
+        if status == 201:
+            assert same(item["result"], 0) == same(single, 0)
+        else:
+            assert item["problem"]["title"] == single["title"]
+    for a, b in zip(one, two, strict=True):
+        ma, mb = api.get(f"/members/{a['id']}").json, api.get(f"/members/{b['id']}").json
+        for name in ("balance", "tier"):
+            assert ma[name] == mb[name]
+        ha = api.get(f"/members/{a['id']}/transactions").json["items"]
+        hb = api.get(f"/members/{b['id']}/transactions").json["items"]
+        assert [(t["type"], t["points"], t["balance_after"]) for t in ha] == [
+            (t["type"], t["points"], t["balance_after"]) for t in hb]
+    assert api.get(f"/members/{two[0]['id']}").json["tier"] == "Gold"
+    # The answers carry the entries' real ids.
+    listed = {t["id"] for t in api.get(f"/members/{two[0]['id']}/transactions").json["items"]}
+    assert {i["result"]["transaction"]["id"] for i in batched if i["status"] == 201
+            and i["result"]["transaction"]["member_id"] == two[0]["id"]} == listed
+    # And the batch is replayed whole, item by item, with the same answers.
+    again = batch(api, [{**body, "idempotency_key": key}
+                        for body, key in operations(*two, "y")]).json["items"]
+    assert [i["replayed"] for i in again] == [True, False, True, True, True]
+    assert [i["result"] for i in again if i["replayed"]] == [
+        i["result"] for i in batched if i["status"] == 201]

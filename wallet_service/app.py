@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +13,7 @@ from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import logs
 from . import web
 from .config import load_settings
 from .state import build_state
@@ -28,8 +28,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     :raises ConfigurationError: a setting is missing or wrong; the message names it.
     """
     settings = load_settings(config)
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
     app = Flask(__name__, instance_path=str(settings.instance_path))
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -50,6 +49,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["wallet"] = build_state(settings)
 
     web.init_app(app)
+    from .web import observe
+
+    observe.init_app(app)  # request ids, request metrics, /metrics; before the limits
     _register_input_limits(app)
     from .web import api
     from .web import apple
@@ -64,6 +66,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(enroll.bp)
     app.register_blueprint(google.bp)
     app.register_blueprint(posters.bp)
+    from .web import console
+
+    app.register_blueprint(console.bp)
+    from .web import till
+
+    app.register_blueprint(till.bp)
     _register_app_handlers(app)
     return app
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import sys
 from collections.abc import Callable
+from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -14,6 +17,7 @@ from flask import Flask
 
 from .errors import WalletError
 from .permissions import DEFAULT_SCOPE
+from .permissions import Role
 from .permissions import Scope
 
 if TYPE_CHECKING:
@@ -157,6 +161,131 @@ def revoke_api_key(merchant_id: int, key_id: int) -> None:
     click.echo(f"API key {key_id} revoked")
 
 
+@main.command("create-user")
+@click.argument("email")
+@click.option("--merchant-id", type=int, required=True)
+@click.option("--role", type=click.Choice([role.value for role in Role]), default="owner",
+              show_default=True, help="What the user may do in the console (README: "
+                                      "Permissions).")
+@click.option("--locale", type=click.Choice(["ru", "en"]), default="ru", show_default=True,
+              help="The console's language for the user.")
+def create_user(email: str, merchant_id: int, role: str, locale: str) -> None:
+    """Create a console user. The password is read from standard input (one line); with
+    nothing there, one is generated and printed once."""
+    from .services.accounts import create_user as create
+    from .services.accounts import generate_password
+
+    typed = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.readline().strip()
+    password = typed or generate_password()
+    state = _state()
+    try:
+        with state.sessions() as session:
+            try:
+                user = create(session, merchant_id, email, Role(role), password=password,
+                              locale=locale)
+            except WalletError as exc:
+                raise click.ClickException(exc.message) from None
+            session.commit()
+    finally:
+        state.engine.dispose()
+    click.echo(f"console user {user.id} ({user.email}, {user.role}) created")
+    if not typed:
+        click.echo(f"password (shown once): {password}")
+
+
+@contextlib.contextmanager
+def _disposing(state: WalletState) -> Iterator[None]:
+    """Close the state's database connections at the end of a command."""
+    try:
+        yield
+    finally:
+        state.engine.dispose()
+
+
+@main.command("import-members")
+@click.argument("file", type=click.File("rb"))
+@click.option("--program-id", type=int, required=True, help="The program to import into.")
+@click.option("--mapping", "mappings", multiple=True, metavar="HEADER=FIELD",
+              help="Map a column to a field (phone, name, last_name, first_name, middle_name, "
+                   "email, birthday, external_id, balance, stamps, tier, joined); HEADER= ignores "
+                   "it. Repeat it, or give a JSON object. Columns left out are mapped by "
+                   "their names (Телефон, ФИО, Баланс, phone, name, points ...).")
+@click.option("--dry-run", is_flag=True, help="Check every row; write nothing.")
+@click.option("--rejected", "rejected_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the rejected rows (row, field, reason) to this CSV file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def import_members(file: Any, program_id: int, mappings: tuple[str, ...], dry_run: bool,
+                   rejected_path: Path | None, as_json: bool) -> None:
+    """Import members with their balances, stamps, tiers and birthdays from a CSV FILE
+    (UTF-8 or Windows-1251, comma or semicolon; "-" reads standard input). Rows are
+    checked whole: the rejected ones are listed with their reasons, the others go in. The
+    phone is the key: members already in the program are left as they are, so running the
+    same file again adds nothing. Progress goes to standard error."""
+    import csv
+
+    from .models import LoyaltyProgram
+    from .services import audit
+    from .services.imports import import_members as run_import
+    from .services.imports import iter_rejected_csv
+    from .services.imports import parse_mapping
+
+    data = file.read()
+    state = _state()
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total, label="importing", file=sys.stderr,
+                                    show_pos=True)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    with _disposing(state), state.sessions() as session:
+        program = session.get(LoyaltyProgram, program_id)
+        if program is None:
+            raise click.ClickException(f"program {program_id} not found")
+        try:
+            report = run_import(session, program.merchant_id, program.id, data,
+                                default_region=state.settings.default_region,
+                                mapping=parse_mapping(mappings), dry_run=dry_run,
+                                progress=progress)
+        except WalletError as exc:
+            raise click.ClickException(exc.message) from None
+        finally:
+            if bar is not None:
+                bar.__exit__(None, None, None)
+        if dry_run:
+            session.rollback()
+        else:
+            audit.record(session, merchant_id=program.merchant_id,
+                         actor=audit.Actor("system", None, "wallet-service import-members"),
+                         action="members.import", target=f"program:{program.id}",
+                         changes={"rows": report.rows, "imported": report.imported,
+                                  "existing": report.existing,
+                                  "rejected": len(report.rejected)})
+            session.commit()
+    if rejected_path is not None:
+        with rejected_path.open("w", newline="", encoding="utf-8") as out:
+            csv.writer(out).writerows(iter_rejected_csv(report))
+    if as_json:
+        from dataclasses import asdict
+
+        click.echo(json.dumps(asdict(report), ensure_ascii=False))
+        return
+    verb = "would import" if dry_run else "imported"
+    click.echo(f"{report.rows} rows ({report.encoding}, '{report.delimiter}'): {verb} "
+               f"{report.imported}, already in the program {report.existing}, rejected "
+               f"{len(report.rejected)}; balance {report.points}, stamps {report.stamps}")
+    click.echo("columns: " + ", ".join(f"{h} → {f}" for h, f in report.columns.items())
+               + ("; ignored: " + ", ".join(report.ignored) if report.ignored else ""))
+    for r in report.rejected[:50]:
+        click.echo(f"row {r.row}: {r.field}: {r.reason}", err=True)
+    if len(report.rejected) > 50:
+        more = f"; all of them in {rejected_path}" if rejected_path else " (--rejected FILE)"
+        click.echo(f"... {len(report.rejected) - 50} more rejected rows{more}", err=True)
+
+
 @main.command("dev-certs")
 @click.option("--out", type=click.Path(), default=None,
               help="Folder [default: <instance>/certs, where the service looks].")
@@ -179,6 +308,50 @@ def dev_certs(out: str | None, force: bool) -> None:
 
 
 @main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def backup(path: Path) -> None:
+    """Write a backup to PATH (a new .tar.gz): the SQLite database, copied online while the
+    service runs, and the instance folder's secret key and development certificates. On
+    PostgreSQL only the instance folder: back the database up with pg_dump (README)."""
+    from .backup import backup as make_backup
+
+    settings = _settings()
+    try:
+        report = make_backup(path, instance=settings.instance_path,
+                             database_url=settings.database_url)
+    except WalletError as exc:
+        raise click.ClickException(exc.message) from None
+    what = "the database and " if report.database else ""
+    click.echo(f"{path}: {what}{len(report.files)} instance files "
+               f"({', '.join(report.files) or 'none'})")
+    if not report.database:
+        click.echo("the database is PostgreSQL: back it up with pg_dump (README: Backups)")
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True,
+              help="Replace an existing database and instance files (stop the service first).")
+def restore(path: Path, force: bool) -> None:
+    """Restore a backup made by 'wallet-service backup' into the configured instance folder
+    and SQLite database (WALLET_INSTANCE_PATH, WALLET_DATABASE_URL); then run
+    'wallet-service db upgrade' when the backup is from an older release."""
+    from .backup import restore as put_back
+
+    # A placeholder key: loading the settings must not generate a secret the backup's
+    # would then have to replace.
+    settings = _settings({"SECRET_KEY": "restoring"})
+    try:
+        report = put_back(path, instance=settings.instance_path,
+                          database_url=settings.database_url, force=force)
+    except WalletError as exc:
+        raise click.ClickException(exc.message) from None
+    what = "the database and " if report.database else ""
+    click.echo(f"restored {what}{len(report.files)} instance files into "
+               f"{settings.instance_path}")
+
+
+@main.command()
 def doctor() -> None:
     """Check the configuration and explain what is wrong; exits 1 on any error."""
     from .apple.assets import doctor as apple_doctor
@@ -194,12 +367,16 @@ def doctor() -> None:
         findings.append(("warning", "apple", "no Apple certificate configured: using the "
                          "development set, whose passes do not install on an iPhone "
                          "(see certs.example/README.md)"))
+        from .apple.assets import expiry_findings
         from .services.apple import signer_from_settings
 
         try:
-            signer_from_settings(settings)
+            signer = signer_from_settings(settings)
         except WalletError as exc:
             findings.append(("error", "apple", exc.message))
+        else:
+            for f in expiry_findings(signer.certificate, signer.wwdr_certificate):
+                findings.append((f.level, f.check, f.message))
     else:
         for f in apple_doctor(
             pass_type_identifier=settings.apple_pass_type_id,
@@ -299,6 +476,7 @@ def _serve_options(f: Callable[..., Any]) -> Callable[..., Any]:
               help="Web only; run 'wallet-service worker' processes separately.")
 def serve(host: str, port: int, workers: int | None, threads: int, no_worker: bool) -> None:
     """Run the service (web and background worker) on the configured database."""
+    _metrics_folder()
     app = _app()
     _run_server(app, host, port, workers, threads, with_worker=not no_worker)
 
@@ -314,8 +492,10 @@ def _run_worker(state: WalletState, doorbell: Doorbell | None = None) -> None:
     import signal
     import threading
 
+    from . import logs
     from .worker import Worker
 
+    logs.configure(state.settings.log_level, state.settings.log_format)
     try:
         worker = Worker.from_state(state, wakeups=[doorbell] if doorbell else [])
     except WalletError as exc:
@@ -342,6 +522,7 @@ def demo(host: str, port: int, workers: int | None, threads: int,
     from .demo import prepare_demo
 
     base = f"http://{host}:{port}"
+    _metrics_folder()
     # Links in the demo's cards should point at the address it serves on.
     app = _app(None if os.environ.get("WALLET_PUBLIC_URL") else {"PUBLIC_URL": base})
     state = app.extensions["wallet"]
@@ -357,6 +538,8 @@ def _run_server(app: Flask, host: str, port: int, workers: int | None, threads: 
                 with_worker: bool) -> None:
     from gunicorn.app.base import BaseApplication
 
+    from .accesslog import ACCESS_LOG_FORMAT
+
     class _Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
@@ -364,8 +547,12 @@ def _run_server(app: Flask, host: str, port: int, workers: int | None, threads: 
             self.cfg.set("threads", threads)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("accesslog", "-")
-            self.cfg.set("logger_class", "wallet_service.accesslog.RedactingLogger")
+            json_logs = app.extensions["wallet"].settings.log_format == "json"
+            self.cfg.set("logger_class", "wallet_service.accesslog." + (
+                "JsonRedactingLogger" if json_logs else "RedactingLogger"))
+            self.cfg.set("access_log_format", ACCESS_LOG_FORMAT)
             self.cfg.set("graceful_timeout", 10)
+            self.cfg.set("child_exit", _child_exit)
 
         def load(self) -> Flask:
             return app
@@ -387,6 +574,30 @@ def _run_server(app: Flask, host: str, port: int, workers: int | None, threads: 
         if background is not None and background.is_alive():
             background.terminate()
             background.join(10)
+
+
+def _metrics_folder() -> None:
+    """With ``WALLET_METRICS_TOKEN`` set, the web processes and the worker beside them
+    count into one folder (prometheus_client's multi-process mode): the operator's
+    ``PROMETHEUS_MULTIPROC_DIR``, else a private one made now, before anything imports
+    prometheus_client, and inherited by every process ``serve`` starts."""
+    import atexit
+    import os
+    import shutil
+    import tempfile
+
+    if not _settings().metrics_token or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    folder = tempfile.mkdtemp(prefix="wallet-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    owner = os.getpid()  # forked web processes inherit the hook; only this one removes it
+    atexit.register(lambda: os.getpid() == owner and shutil.rmtree(folder, ignore_errors=True))
+
+
+def _child_exit(_server: Any, worker: Any) -> None:
+    from .metrics import mark_process_dead
+
+    mark_process_dead(worker.pid)
 
 
 def _worker_process(send: Connection) -> None:

@@ -51,6 +51,19 @@ def _log_level(value: str) -> str:
     return value
 
 
+def _log_format(value: str) -> str:
+    value = value.lower()
+    if value not in ("text", "json"):
+        raise ValueError("must be text or json")
+    return value
+
+
+def _metrics_token(value: str) -> str:
+    if len(value) < 16 or any(c.isspace() for c in value):
+        raise ValueError("must be at least 16 characters without spaces")
+    return value
+
+
 def _region(value: str) -> str:
     if len(value) != 2 or not value.isalpha():
         raise ValueError("must be a two-letter country code such as RU")
@@ -130,9 +143,37 @@ def _proxy_count(value: str) -> int:
 RATE_LIMIT_STORAGE_SCHEMES = ("memory", "redis", "rediss", "redis+unix")
 
 
+def _flag(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false (1/0, yes/no, on/off)")
+
+
+def _hours(value: str) -> float:
+    number = float(value)
+    if not 0 < number <= 24 * 365:
+        raise ValueError("must be a number of hours above 0, at most a year")
+    return number
+
+
 def _rate_limit_storage(value: str) -> str:
     if urlsplit(value).scheme not in RATE_LIMIT_STORAGE_SCHEMES:
         raise ValueError("must be memory:// or a Redis URL such as redis://127.0.0.1:6379/0")
+    return value
+
+
+def _smtp_port(value: str) -> int:
+    number = int(value)
+    if not 1 <= number <= 65535:
+        raise ValueError("must be a port number, 1 to 65535")
+    return number
+
+
+def _smtp_security(value: str) -> str:
+    if value not in ("starttls", "tls", "none"):
+        raise ValueError("must be starttls, tls or none")
     return value
 
 
@@ -163,6 +204,12 @@ SETTINGS: tuple[Setting, ...] = (
             "IANA time zone of a merchant created without one (birthdays, expiry dates and "
             "the daily job follow the merchant's local date; each merchant can change it)."),
     Setting("LOG_LEVEL", _log_level, "INFO", "Logging level."),
+    Setting("LOG_FORMAT", _log_format, "text",
+            "`text` (one line per event) or `json` (one JSON object per line, for a log "
+            "collector); either way each line carries the request id (README: Logs)."),
+    Setting("METRICS_TOKEN", _metrics_token, None,
+            "Bearer token a Prometheus scraper sends for `/metrics` (16 characters or more). "
+            "Unset: `/metrics` answers 404.", secret=True),
     Setting("RATE_LIMIT_PER_MINUTE", _positive_int, 120,
             "Requests per minute and client address on the unauthenticated endpoints."),
     Setting("JOIN_RATE_LIMIT_PER_MINUTE", _positive_int, 30,
@@ -224,6 +271,30 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WORKER_LEASE_SECONDS", _seconds, 60.0,
             "A claimed job returns to the queue after this long if its worker died."),
     Setting("PUSH_MAX_ATTEMPTS", _positive_int, 10, "Tries before a push is marked failed."),
+    Setting("WEBHOOKS_ALLOW_PRIVATE", _flag, False,
+            "Let webhook endpoints be at private, loopback or link-local addresses (an "
+            "intranet receiver). Off: such addresses are refused, checked on the address "
+            "each request connects to, so a name cannot be made to point inside later."),
+    Setting("WEBHOOK_TIMEOUT_SECONDS", _seconds, 10.0,
+            "How long a webhook endpoint has to connect and answer before the try fails."),
+    Setting("WEBHOOK_DISABLE_AFTER_HOURS", _hours, 120.0,
+            "A webhook endpoint whose deliveries have failed without a success for this "
+            "long is disabled, with the reason shown to the merchant."),
+    # --- the merchant console -----------------------------------------------------------
+    Setting("SIGN_IN_RATE_LIMIT_PER_MINUTE", _positive_int, 10,
+            "Console sign-in attempts per client address per minute (a user is also locked "
+            "for 15 minutes after 5 wrong passwords in a row)."),
+    Setting("SMTP_HOST", _text, None,
+            "Outgoing mail server; when set, console invitations, password resets and "
+            "members' card links can also go by e-mail."),
+    Setting("SMTP_PORT", _smtp_port, 587, "Port of the mail server."),
+    Setting("SMTP_SECURITY", _smtp_security, "starttls",
+            "How to talk to the mail server: `starttls`, `tls` (implicit TLS, port 465) or "
+            "`none` (a local relay only)."),
+    Setting("SMTP_USER", _text, None, "User name at the mail server (none: no sign-in)."),
+    Setting("SMTP_PASSWORD", _text, None, "Password at the mail server.", secret=True),
+    Setting("SMTP_FROM", _text, None,
+            "Sender address of the console's e-mails (default: the SMTP user)."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -241,6 +312,8 @@ class Settings:
     default_region: str
     default_time_zone: str
     log_level: str
+    log_format: str
+    metrics_token: str | None = field(repr=False)
     rate_limit_per_minute: int
     join_rate_limit_per_minute: int
     rate_limit_storage: str = field(repr=False)
@@ -268,6 +341,16 @@ class Settings:
     worker_poll_seconds: float
     worker_lease_seconds: float
     push_max_attempts: int
+    webhooks_allow_private: bool
+    webhook_timeout_seconds: float
+    webhook_disable_after_hours: float
+    sign_in_rate_limit_per_minute: int
+    smtp_host: str | None
+    smtp_port: int
+    smtp_security: str
+    smtp_user: str | None
+    smtp_password: str | None = field(repr=False)
+    smtp_from: str | None
 
     @property
     def google_enabled(self) -> bool:

@@ -7,12 +7,15 @@ from collections.abc import Callable
 from collections.abc import Iterator
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from . import urls
 from .local_time import local_date
 from .migrate import upgrade
+from .models import ConsoleUser
 from .models import LoyaltyProgram
 from .models import Merchant
+from .permissions import Role
 from .permissions import Scope
 from .schemas import ProgramCreate
 from .services.merchants import create_api_key
@@ -60,8 +63,10 @@ def prepare_demo(state: WalletState, base_url: str) -> Iterator[str]:
             select(LoyaltyProgram).where(LoyaltyProgram.merchant_id == merchant.id)
         )
         if program is None:
-            program = create_program(session, merchant.id, ProgramCreate.model_validate(DEMO_PROGRAM))
+            program = create_program(session, merchant.id,
+                                     ProgramCreate.model_validate(DEMO_PROGRAM))
         _key, raw = create_api_key(session, merchant.id, "demo", scope=Scope.ADMIN)
+        console_password = _demo_console_user(session, merchant.id)
         session.commit()
         merchant_id, program_id = merchant.id, program.id
         join_token = program.join_token
@@ -70,17 +75,38 @@ def prepare_demo(state: WalletState, base_url: str) -> Iterator[str]:
     yield f"database: {state.settings.database_url}"
     yield f"demo merchant {merchant_id}, program {program_id}"
     yield f"API key (shown once): {raw}"
+    yield (f"Console: {base_url}/console/  e-mail {DEMO_CONSOLE_EMAIL}  "
+           f"password (shown once) {console_password}")
     yield f"Sign-up page for customers: {urls.join_url(base_url, join_token)}"
     yield f"Printable poster with its QR code: {urls.poster_url(base_url, join_token)}"
     yield ""
     yield "Try it:"
-    yield (f"  curl -s -X POST {api}/programs/{program_id}/members -H 'Authorization: Bearer {raw}'"
-           " -H 'Content-Type: application/json' -d '{\"name\": \"Anna\", \"phone\": \"+7 912 345-67-89\"}'")
-    yield (f"  curl -s -X POST {api}/members/MEMBER_ID/transactions -H 'Authorization: Bearer {raw}'"
-           " -H 'Content-Type: application/json' -d '{\"type\": \"earn\", \"amount\": \"450.00\"}'")
+    yield (f"  curl -s -X POST {api}/programs/{program_id}/members"
+           f" -H 'Authorization: Bearer {raw}' -H 'Content-Type: application/json'"
+           " -d '{\"name\": \"Anna\", \"phone\": \"+7 912 345-67-89\"}'")
+    yield (f"  curl -s -X POST {api}/members/MEMBER_ID/transactions"
+           f" -H 'Authorization: Bearer {raw}' -H 'Content-Type: application/json'"
+           " -d '{\"type\": \"earn\", \"amount\": \"450.00\"}'")
     yield "  (MEMBER_ID is the \"id\" of the member the first command returns)"
     yield f"API docs: {api}/docs"
     yield ""
+
+
+DEMO_CONSOLE_EMAIL = "owner@demo.example"
+
+
+def _demo_console_user(session: Session, merchant_id: int) -> str:
+    """The demo merchant's console owner, with a new password each run (printed once)."""
+    from .services import accounts
+
+    password = accounts.generate_password()
+    user = session.scalar(select(ConsoleUser).where(ConsoleUser.email == DEMO_CONSOLE_EMAIL))
+    if user is None:
+        accounts.create_user(session, merchant_id, DEMO_CONSOLE_EMAIL, Role.OWNER,
+                             password=password, locale="ru")
+    else:
+        accounts.set_password(session, user, password)
+    return password
 
 
 SCENARIOS = ("coffee-shop",)

@@ -134,6 +134,8 @@ class LoyaltyProgram(Base):
     enrollment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Random id of the public join link (printed on posters), not the numeric id.
     join_token: Mapped[str] = mapped_column(String(32), unique=True)
+    # The NPS survey (``services.nps``): ``{"enabled", "period_days", "bonus"}``; null: off.
+    survey: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[created_at]
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -275,6 +277,7 @@ class LedgerTransaction(Base):
         UniqueConstraint("merchant_id", "idempotency_key"),
         UniqueConstraint("merchant_id", "natural_key"),
         Index("ix_ledger_transactions_card_id_id", "card_id", "id"),
+        Index("ix_ledger_transactions_staff_user_id_id", "staff_user_id", "id"),
     )
 
     id: Mapped[bigint_pk]
@@ -294,6 +297,13 @@ class LedgerTransaction(Base):
     idempotency_operation: Mapped[str | None] = mapped_column(String(20))
     request_hash: Mapped[str | None] = mapped_column(String(64))
     natural_key: Mapped[str | None] = mapped_column(String(255))
+    # Who posted it: the API key for the API; the staff user (a console user's id) and the
+    # store location for the till. Null for the service's own entries (expiry, daily jobs)
+    # and rows written before attribution. No foreign keys: the history outlives keys,
+    # users and stores.
+    api_key_id: Mapped[int | None] = mapped_column(BigId)
+    staff_user_id: Mapped[int | None] = mapped_column(BigId)
+    location_id: Mapped[int | None] = mapped_column(BigId)
     created_at: Mapped[created_at]
 
 
@@ -376,7 +386,74 @@ class Campaign(Base):
     text = localized_text("text_plain", "text_i18n")
     segment: Mapped[dict[str, Any]] = mapped_column(JSON)
     reached: Mapped[int] = mapped_column(Integer, default=0)
+    # The holdout: ``holdout_percent`` of the members the campaign could reach, drawn at
+    # random from ``holdout_seed`` (``services.campaigns``), not messaged, so the purchases
+    # of the reached can be compared with theirs; ``held_out`` counts them.
+    holdout_percent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    holdout_seed: Mapped[str | None] = mapped_column(String(32))
+    held_out: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[created_at]
+
+
+class ScheduledCampaign(Base):
+    """A campaign the merchant scheduled from the console: the worker sends it
+    (``services.campaign_planning``) once ``send_at`` (the merchant's ``local_time`` in
+    ``time_zone``, as UTC) has come. ``status``: ``scheduled``, ``sent``, ``cancelled`` or
+    ``failed`` (it could no longer go out as written)."""
+
+    __tablename__ = "scheduled_campaigns"
+    __table_args__ = (Index("ix_scheduled_campaigns_status_send_at", "status", "send_at"),)
+
+    id: Mapped[bigint_pk]
+    merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id"), index=True)
+    program_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_programs.id"))
+    text: Mapped[Any] = mapped_column(JSON)
+    segment: Mapped[dict[str, Any]] = mapped_column(JSON)
+    holdout_percent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    send_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    local_time: Mapped[str] = mapped_column(String(16))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))
+    campaign_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("campaigns.id"))
+    created_by: Mapped[int | None] = mapped_column(BigId)
+    created_at: Mapped[created_at]
+
+
+class CampaignRecipient(Base):
+    """A member a campaign chose: ``group`` ``reached`` (messaged) or ``holdout`` (not),
+    and ``draw``, the member's random number from the campaign's seed that decided it (the
+    lowest draws are held out), so the choice can be checked and reproduced."""
+
+    __tablename__ = "campaign_recipients"
+    __table_args__ = (UniqueConstraint("campaign_id", "card_id"),)
+
+    id: Mapped[bigint_pk]
+    campaign_id: Mapped[int] = mapped_column(BigId, ForeignKey("campaigns.id"))
+    card_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_cards.id"), index=True)
+    group: Mapped[str] = mapped_column(String(10))
+    draw: Mapped[str] = mapped_column(String(16))
+
+
+class NpsAnswer(Base):
+    """A member's answer to "How likely are you to recommend us?" (0–10) and a comment.
+    One per member per survey period: answering again within the period from
+    ``answered_at`` changes this row (``updated_at``); after it, a new row is written."""
+
+    __tablename__ = "nps_answers"
+    __table_args__ = (
+        Index("ix_nps_answers_card_id_answered_at", "card_id", "answered_at"),
+        Index("ix_nps_answers_merchant_id_answered_at", "merchant_id", "answered_at"),
+    )
+
+    id: Mapped[bigint_pk]
+    merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id"))
+    program_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_programs.id"))
+    card_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_cards.id"))
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8))
+    answered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class CardChange(Base):
@@ -389,6 +466,9 @@ class CardChange(Base):
     card_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_cards.id"), index=True)
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[created_at]
+    #: The ``X-Request-Id`` of the request (or the worker's run) that made the change, so
+    #: that one id follows it from the request to the push (README: Logs).
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class UpdateCounter(Base):
@@ -441,6 +521,9 @@ class DeliveryJob(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[created_at]
+    #: The card changes this delivery carries, as ``change_id:request_id`` items separated
+    #: by spaces (the newest few), for the delivery's log line (README: Logs).
+    changes: Mapped[str | None] = mapped_column(String(1000))
 
 
 class PushAttempt(Base):
@@ -592,3 +675,290 @@ class AuditEntry(Base):
     changes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     ip: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[created_at]
+
+
+class ConsoleUser(Base):
+    """A person who signs in to the merchant console (``services.accounts``).
+
+    ``email`` is stored lower-cased and is unique across merchants (it is what signs in).
+    ``password_hash`` is an Argon2id hash, null until an invited user chose a password.
+    ``role`` is a ``permissions.Role``. ``failed_sign_ins`` counts wrong passwords in a row;
+    after too many, ``locked_until`` refuses sign-ins for a while. ``session_epoch`` is copied
+    into the session cookie at sign-in: bumping it ("sign out everywhere", a password change)
+    ends every session signed in before. ``locale`` is the user's console language."""
+
+    __tablename__ = "console_users"
+
+    id: Mapped[bigint_pk]
+    merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    locale: Mapped[str] = mapped_column(String(5), default="ru", server_default="ru")
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[dt.datetime | None]
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[created_at]
+    disabled_at: Mapped[dt.datetime | None]
+
+
+class ConsoleToken(Base):
+    """A one-time link for a console user: ``invite`` (choose a first password) or ``reset``
+    (choose a new one). Only a SHA-256 hash of the token is stored; it works once
+    (``used_at``) and until ``expires_at``."""
+
+    __tablename__ = "console_tokens"
+
+    id: Mapped[bigint_pk]
+    merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id"), index=True)
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("console_users.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(10))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None]
+    created_at: Mapped[created_at]
+
+
+class TillDevice(Base):
+    """A phone or tablet the owner or a manager registered as a till of one store. Only a
+    SHA-256 hash of its long-lived token is stored; the device keeps the token in an
+    HttpOnly cookie. Staff then sign in on it with their PIN."""
+
+    __tablename__ = "till_devices"
+
+    id: Mapped[bigint_pk]
+    merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id"), index=True)
+    location_id: Mapped[int] = mapped_column(BigId, ForeignKey("locations.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The console user who registered it.
+    registered_by: Mapped[int | None] = mapped_column(BigId)
+    created_at: Mapped[created_at]
+    last_seen_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class StaffPin(Base):
+    """A console user's till PIN (Argon2id hash), with the failures since the last good one;
+    ``locked_until`` is set once too many failed in a row."""
+
+    __tablename__ = "staff_pins"
+
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("console_users.id"),
+                                         primary_key=True, autoincrement=False)
+    merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id"), index=True)
+    pin_hash: Mapped[str] = mapped_column(String(200))
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TillLimit(Base):
+    """What one staff user (``user_id``), or every staff user of the merchant without a row
+    of their own (``user_id`` null), may post at the till. Null: no limit. A day is a day of
+    the merchant's calendar."""
+
+    __tablename__ = "till_limits"
+    __table_args__ = (UniqueConstraint("merchant_id", "user_id"),)
+
+    id: Mapped[bigint_pk]
+    merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id"))
+    user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("console_users.id"))
+    points_per_transaction: Mapped[int | None] = mapped_column(BigInteger)
+    stamps_per_transaction: Mapped[int | None] = mapped_column(Integer)
+    points_per_customer_day: Mapped[int | None] = mapped_column(BigInteger)
+    stamps_per_customer_day: Mapped[int | None] = mapped_column(Integer)
+    points_per_staff_day: Mapped[int | None] = mapped_column(BigInteger)
+    stamps_per_staff_day: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TillEvent(Base):
+    """Something at the till the owner may want to look at: a limit hit (``limit``), a
+    customer found by typing rather than scanning (``manual``), an undo (``undo``), a wrong
+    PIN (``pin_failed``) or a locked one (``pin_locked``). ``details`` says which limit,
+    what was asked for. Rows are only ever added."""
+
+    __tablename__ = "till_events"
+    __table_args__ = (Index("ix_till_events_merchant_id_created_at", "merchant_id",
+                            "created_at"),)
+
+    id: Mapped[bigint_pk]
+    merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id"))
+    user_id: Mapped[int | None] = mapped_column(BigId)
+    location_id: Mapped[int | None] = mapped_column(BigId)
+    device_id: Mapped[int | None] = mapped_column(BigId)
+    kind: Mapped[str] = mapped_column(String(20))
+    card_id: Mapped[int | None] = mapped_column(BigId)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[created_at]
+
+
+class WebhookEndpoint(Base):
+    """A merchant's receiver of outbound webhooks (``services.webhooks``): where to send,
+    which event types, and the signing secret (``whsec_…``, Standard Webhooks). A run of
+    failures disables it (``enabled`` false) with ``disabled_reason`` for the merchant to
+    read; ``failing_since`` is when the current run of failures began (null: the last
+    delivery succeeded)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[bigint_pk]
+    merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    description: Mapped[str | None] = mapped_column(String(200))
+    events: Mapped[list[str]] = mapped_column(JSON)
+    secret: Mapped[str] = mapped_column(String(100))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(String(500))
+    disabled_at: Mapped[dt.datetime | None]
+    failing_since: Mapped[dt.datetime | None]
+    created_at: Mapped[created_at]
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookEvent(Base):
+    """An event for a merchant's webhooks, written in the transaction of the change it
+    reports; ``message_id`` is the ``webhook-id`` every delivery of it carries, ``payload``
+    the signed body. ``member_id`` lets an erasure find the member's events."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (Index("ix_webhook_events_merchant_id_id", "merchant_id", "id"),)
+
+    id: Mapped[bigint_pk]
+    merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id"))
+    message_id: Mapped[str] = mapped_column(String(40), unique=True)
+    type: Mapped[str] = mapped_column(String(40))
+    member_id: Mapped[int | None] = mapped_column(BigId, index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[created_at]
+
+
+class WebhookDelivery(Base):
+    """One event sent to one endpoint, for the delivery log: ``status`` ``pending``,
+    ``delivered`` or ``failed``, how many tries, and the last try's answer (HTTP status,
+    milliseconds, error). A manual redelivery is a new row."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_endpoint_id_id", "endpoint_id", "id"),)
+
+    id: Mapped[bigint_pk]
+    endpoint_id: Mapped[int] = mapped_column(BigId, ForeignKey("webhook_endpoints.id"))
+    event_id: Mapped[int] = mapped_column(BigId, ForeignKey("webhook_events.id"), index=True)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[created_at]
+    last_attempt_at: Mapped[dt.datetime | None]
+    delivered_at: Mapped[dt.datetime | None]
+
+
+# Analytics (services.analytics): rollups the worker keeps, read by the dashboard and
+# /api/v1/analytics. Days and months are the merchant's local ones. ``location_id`` and
+# ``staff_id`` are 0 where an entry names no store or staff user, so they can be keys.
+
+Index("ix_ledger_transactions_merchant_id_created_at", LedgerTransaction.merchant_id,
+      LedgerTransaction.created_at)
+Index("ix_members_merchant_id_created_at", Member.merchant_id, Member.created_at)
+Index("ix_wallet_events_merchant_id_occurred_at", WalletEvent.merchant_id,
+      WalletEvent.occurred_at)
+
+
+class AnalyticsDay(Base):
+    """What happened on one local day in one program, per store and staff user: sums that
+    add up over any period."""
+
+    __tablename__ = "analytics_days"
+    __table_args__ = (UniqueConstraint("merchant_id", "day", "program_id", "location_id",
+                                       "staff_id", name="uq_analytics_days_key"),)
+
+    id: Mapped[bigint_pk]
+    merchant_id: Mapped[int] = mapped_column(BigId)
+    program_id: Mapped[int] = mapped_column(BigId)
+    day: Mapped[dt.date] = mapped_column(Date)
+    location_id: Mapped[int] = mapped_column(BigId)
+    staff_id: Mapped[int] = mapped_column(BigId)
+    new_members: Mapped[int] = mapped_column(BigInteger, default=0)
+    purchases: Mapped[int] = mapped_column(BigInteger, default=0)
+    paid_purchases: Mapped[int] = mapped_column(BigInteger, default=0)
+    revenue_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunds_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_issued: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_redeemed: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_expired: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_net: Mapped[int] = mapped_column(BigInteger, default=0)
+    rewards_redeemed: Mapped[int] = mapped_column(BigInteger, default=0)
+    coupons_redeemed: Mapped[int] = mapped_column(BigInteger, default=0)
+    manual_entries: Mapped[int] = mapped_column(BigInteger, default=0)
+    apple_installs: Mapped[int] = mapped_column(BigInteger, default=0)
+    apple_removals: Mapped[int] = mapped_column(BigInteger, default=0)
+    google_installs: Mapped[int] = mapped_column(BigInteger, default=0)
+    google_removals: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AnalyticsProgramDay(Base):
+    """A program's standing at the end of one local day: numbers that do not add up over
+    days (members with a purchase in the 30 or 90 days ending that day) and running totals."""
+
+    __tablename__ = "analytics_program_days"
+    __table_args__ = (Index("ix_analytics_program_days_merchant_id_day", "merchant_id", "day"),)
+
+    program_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(BigId)
+    members_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    active_30: Mapped[int] = mapped_column(BigInteger, default=0)
+    active_90: Mapped[int] = mapped_column(BigInteger, default=0)
+    repeat_30: Mapped[int] = mapped_column(BigInteger, default=0)
+    repeat_90: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_outstanding: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AnalyticsCohort(Base):
+    """Members who joined in ``cohort_month`` and bought in ``month`` (local months): how
+    many, and what they spent (purchases less refunds)."""
+
+    __tablename__ = "analytics_cohorts"
+    __table_args__ = (Index("ix_analytics_cohorts_merchant_id_cohort_month", "merchant_id",
+                            "cohort_month"),)
+
+    program_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    cohort_month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(BigId)
+    active_members: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AnalyticsBreakdown(Base):
+    """Counts by item on one local day: rewards and coupons redeemed (``item`` their id),
+    tier moves (``from>to``), and the tier of every open card (``tier_members``, a snapshot
+    as of the day's last refresh)."""
+
+    __tablename__ = "analytics_breakdowns"
+    __table_args__ = (Index("ix_analytics_breakdowns_merchant_id_kind_day", "merchant_id",
+                            "kind", "day"),)
+
+    id: Mapped[bigint_pk]
+    merchant_id: Mapped[int] = mapped_column(BigId)
+    program_id: Mapped[int] = mapped_column(BigId)
+    day: Mapped[dt.date] = mapped_column(Date)
+    location_id: Mapped[int] = mapped_column(BigId)
+    kind: Mapped[str] = mapped_column(String(20))
+    item: Mapped[str] = mapped_column(String(130))
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
+class AnalyticsRefresh(Base):
+    """When a merchant's rollups were last brought up to date (or claimed for that), and
+    through which local day: the next refresh recomputes from that day on."""
+
+    __tablename__ = "analytics_refreshes"
+
+    merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id"),
+                                             primary_key=True)
+    refreshed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # Null until the first refresh is done.
+    through: Mapped[dt.date | None] = mapped_column(Date)

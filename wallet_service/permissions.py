@@ -10,7 +10,7 @@ or gets 403. A caller holds a *bundle* of permissions, named once here as data:
 - a console user will have a **role**: ``owner``, ``manager`` or ``staff``. The roles are
   bundles of the same permissions, so the console and the API can never disagree about what
   "may change the program" means: ``owner`` holds what ``admin`` holds, ``staff`` what
-  ``till`` holds, and ``manager`` everything but the keys.
+  ``till`` holds, and ``manager`` everything but the keys and the webhooks.
 
 A bundle *covers* another when it holds every permission of it: a key may only create keys
 whose scope its own covers, so no key can mint a stronger one.
@@ -32,29 +32,39 @@ class Permission(StrEnum):
     READ = "read"
     MEMBERS_WRITE = "members:write"
     MEMBERS_ERASE = "members:erase"
+    MEMBERS_IMPORT = "members:import"
     TRANSACTIONS_WRITE = "transactions:write"
     EXPORT = "export"
     SETTINGS = "settings"
     AUTOMATIONS = "automations"
     KEYS = "keys"
+    WEBHOOKS = "webhooks"
 
 
 DESCRIPTIONS: Mapping[Permission, str] = MappingProxyType({
-    Permission.READ: "Every read (`GET`) but the export and the key list: programs, "
+    Permission.READ: "Every read (`GET`) but the export, the key list and webhooks: programs, "
                      "members and their lookup by card or phone, histories, catalog, "
                      "coupons, campaigns, locations, the merchant, wallet events, QR codes "
-                     "and posters",
+                     "and posters, analytics",
     Permission.MEMBERS_WRITE: "Enroll members, change their details, assign and end tiers, "
                               "record the marketing consent",
     Permission.MEMBERS_ERASE: "What cannot be undone: close a card, erase a member's personal "
                               "data, record a withdrawn consent to processing (which erases)",
+    Permission.MEMBERS_IMPORT: "Import members with their balances, stamps and tiers from "
+                               "a CSV file (`POST /programs/{id}/members/import`): a whole "
+                               "customer base at once, so not a till's",
     Permission.TRANSACTIONS_WRITE: "Earn, redeem, adjust, refund, stamps, action bonuses, "
                                    "redeem a reward or a coupon",
-    Permission.EXPORT: "Export all of a member's data (`GET /members/{id}/export`)",
+    Permission.EXPORT: "Export all of a member's data (`GET /members/{id}/export`), a "
+                       "program's members and its transactions as CSV",
     Permission.SETTINGS: "Programs (rules, design, images), the rewards and coupons "
                          "catalog, campaigns, store locations, the merchant's settings",
     Permission.AUTOMATIONS: "Run the daily automations (`POST /automations/daily`)",
-    Permission.KEYS: "List, create and revoke API keys",
+    Permission.KEYS: "List, create and revoke API keys; in the console also manage its "
+                     "users and read the audit log (who may let others in sees who came in)",
+    Permission.WEBHOOKS: "List, create, change and delete webhook endpoints (their URLs "
+                         "receive members' data, signed with secrets), read their delivery "
+                         "log and redeliver",
 })
 
 EVERYTHING: frozenset[Permission] = frozenset(Permission)
@@ -83,8 +93,7 @@ DEFAULT_SCOPE = Scope.TILL
 
 
 class Role(StrEnum):
-    """A console user's bundle of permissions (the console is not built yet; the bundles are
-    fixed now so that it and the API share them)."""
+    """A console user's bundle of permissions, shared with the API's scopes."""
 
     OWNER = "owner"
     MANAGER = "manager"
@@ -93,7 +102,7 @@ class Role(StrEnum):
 
 ROLES: Mapping[Role, frozenset[Permission]] = MappingProxyType({
     Role.OWNER: EVERYTHING,
-    Role.MANAGER: EVERYTHING - {Permission.KEYS},
+    Role.MANAGER: EVERYTHING - {Permission.KEYS, Permission.WEBHOOKS},
     Role.STAFF: SCOPES[Scope.TILL],
 })
 

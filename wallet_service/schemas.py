@@ -13,6 +13,7 @@ from functools import partial
 from typing import Annotated
 from typing import Any
 from typing import Literal
+from urllib.parse import urlsplit
 
 from babel.numbers import get_currency_precision
 from babel.numbers import list_currencies
@@ -23,10 +24,10 @@ from pydantic import ConfigDict
 from pydantic import Field
 from pydantic import PlainValidator
 from pydantic import SerializerFunctionWrapHandler
+from pydantic import WithJsonSchema
 from pydantic import create_model
 from pydantic import field_validator
 from pydantic import model_serializer
-from pydantic import WithJsonSchema
 from pydantic import model_validator
 from pydantic.fields import FieldInfo
 
@@ -480,6 +481,12 @@ class ProgramRules(Strict):
     expiry_reminder_days: int = Field(14, ge=1, le=365,
                                       description="Remind on the card this long before")
     bonuses: Bonuses = Field(default_factory=Bonuses)
+    point_value: Money | None = Field(
+        None, ge=0, le=Decimal("1000000"),
+        description="What one unit of the balance (a point; a reward ready in a stamp "
+                    "program) is worth to the merchant, in currency units: the points "
+                    "liability is the balance outstanding times this (null: not valued; a "
+                    "cashback balance is money already)")
 
 
 RULE_FIELDS = tuple(ProgramRules.model_fields)
@@ -571,6 +578,7 @@ class ProgramUpdate(Strict):
     points_validity_days: int | None = Field(None, ge=1, le=3650)
     expiry_reminder_days: int | None = Field(None, ge=1, le=365)
     bonuses: Bonuses | None = None
+    point_value: Money | None = Field(None, ge=0, le=Decimal("1000000"))
     enrollment: Enrollment | None = None
 
     @field_validator("currency")
@@ -602,6 +610,7 @@ class ProgramOut(BaseModel):
     points_validity_days: int | None
     expiry_reminder_days: int
     bonuses: Bonuses
+    point_value: Money | None = None
     enrollment: Enrollment
     join_url: str = Field(description="The public sign-up page (print it as a QR code)")
     created_at: dt.datetime
@@ -1124,6 +1133,11 @@ class CampaignCreate(Strict):
         description="Shown on the back of the card; the phone announces it. One text, or one "
                     "per language: {\"ru\": \"…\", \"en\": \"…\"}")
     segment: Segment = Field(default_factory=Segment)
+    holdout_percent: int = Field(
+        0, ge=0, le=50, examples=[10],
+        description="Per cent of the members the campaign could reach (the segment's, with "
+                    "marketing consent) to hold out: drawn at random, recorded, not "
+                    "messaged, to measure the campaign's effect against (rounded down)")
 
 
 class CampaignOut(BaseModel):
@@ -1132,11 +1146,112 @@ class CampaignOut(BaseModel):
     text: LocalizedText = Field(description="As given: one text, or one per language")
     segment: Segment
     reached: int = Field(description="Cards that show the message")
+    holdout_percent: int = Field(description="The holdout share asked for")
+    held_out: int = Field(description="Members held out: not messaged")
+    holdout_seed: str | None = Field(
+        description="The random seed the holdout was drawn from: a member's draw is the "
+                    "first 16 hex digits of SHA-256 of `<seed>:<card id>`, and the lowest "
+                    "draws are held out; null without a holdout")
     created_at: dt.datetime
 
 
 class CampaignList(BaseModel):
     items: list[CampaignOut]
+
+
+class CampaignRecipientOut(BaseModel):
+    member_id: int
+    group: Literal["reached", "holdout"]
+    draw: str = Field(description="The member's draw (empty without a holdout)")
+
+
+class CampaignRecipientList(BaseModel):
+    items: list[CampaignRecipientOut]
+    next_cursor: str | None
+
+
+class GroupEffectOut(BaseModel):
+    members: int = Field(description="Members in the group")
+    purchases: int = Field(description="Purchases in the window")
+    purchasing_members: int = Field(description="Members with at least one purchase")
+    revenue: MoneyOut = Field(description="The amounts of those purchases")
+    purchases_per_member: Decimal | None = Field(
+        description="purchases ÷ members, 4 decimals; null for an empty group")
+    purchasing_rate: Decimal | None = Field(
+        description="purchasing_members ÷ members, 4 decimals; null for an empty group")
+    revenue_per_member: Decimal | None = Field(
+        description="revenue ÷ members (major units), 4 decimals; null for an empty group")
+
+
+class EffectDifferenceOut(BaseModel):
+    """Reached minus holdout; null when a group is empty."""
+
+    purchases_per_member: Decimal | None
+    purchasing_rate: Decimal | None
+    revenue_per_member: Decimal | None
+
+
+class CampaignEffectOut(BaseModel):
+    campaign_id: int
+    window_start: dt.datetime = Field(description="When the campaign was sent")
+    window_end: dt.datetime = Field(description="7 days later (excluded)")
+    complete: bool = Field(description="Whether the window has ended")
+    reached: GroupEffectOut
+    holdout: GroupEffectOut
+    difference: EffectDifferenceOut
+
+
+class SurveySettingsIn(Strict):
+    enabled: bool = Field(description="Whether the program asks its members (the link on "
+                                      "the back of the card and on the card page)")
+    period_days: int = Field(90, ge=1, le=3650,
+                             description="One answer per member per this many days, from "
+                                         "the answer: answering again within it changes "
+                                         "the answer")
+    bonus: int = Field(0, ge=0, le=1_000_000,
+                       description="Action bonus for an answer, once per period (points, "
+                                   "stamps in a stamp program, minor units of cashback); "
+                                   "0: none")
+
+
+class SurveySettingsOut(BaseModel):
+    program_id: int
+    enabled: bool
+    period_days: int
+    bonus: int
+
+
+class NpsMonthOut(BaseModel):
+    month: str = Field(description="YYYY-MM in the merchant's time zone, or the range "
+                                   "`YYYY-MM..YYYY-MM` for the total")
+    answers: int
+    promoters: int = Field(description="Scores 9–10")
+    passives: int = Field(description="Scores 7–8")
+    detractors: int = Field(description="Scores 0–6")
+    nps: Decimal | None = Field(description="% promoters − % detractors, −100 to 100, "
+                                            "2 decimals; null without answers")
+
+
+class NpsReport(BaseModel):
+    months: list[NpsMonthOut]
+    total: NpsMonthOut
+
+
+class NpsAnswerOut(BaseModel):
+    id: int
+    program_id: int
+    member_id: int
+    score: int
+    category: Literal["promoter", "passive", "detractor"]
+    comment: str | None
+    language: str
+    answered_at: dt.datetime
+    updated_at: dt.datetime = Field(description="Later than answered_at when changed")
+
+
+class NpsAnswerList(BaseModel):
+    items: list[NpsAnswerOut]
+    next_cursor: str | None
 
 
 class DailyRun(Strict):
@@ -1343,3 +1458,291 @@ class Problem(BaseModel):
     errors: list[dict[str, str]] = Field(default_factory=list)
     permission: str | None = Field(None, description="403: the permission the API key's scope "
                                                      "lacks")
+
+
+# --- webhooks ---------------------------------------------------------------------------
+
+#: The events a webhook endpoint can subscribe to (docs/webhooks.md shows each payload).
+WEBHOOK_EVENTS = ("member.created", "member.updated", "member.closed", "transaction.created",
+                  "tier.changed", "reward.redeemed", "coupon.redeemed", "card.installed",
+                  "card.removed", "campaign.sent")
+WebhookEventType = Literal["member.created", "member.updated", "member.closed",
+                           "transaction.created", "tier.changed", "reward.redeemed",
+                           "coupon.redeemed", "card.installed", "card.removed",
+                           "campaign.sent"]
+
+
+def _webhook_url(value: str) -> str:
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ValueError("must be an absolute http:// or https:// URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http:// or https:// URL")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry a user name or password")
+    if parts.fragment or port == 0 or not value.isascii() or any(c.isspace() for c in value):
+        raise ValueError("must be a plain ASCII URL without spaces or a #fragment")
+    return value
+
+
+WebhookUrl = Annotated[str, Field(min_length=1, max_length=2000,
+                                  examples=["https://crm.example.com/hooks/wallet"]),
+                       AfterValidator(_webhook_url)]
+
+
+class WebhookCreate(Strict):
+    """A receiver of signed webhooks (Standard Webhooks: `webhook-id`, `webhook-timestamp`,
+    `webhook-signature`; docs/webhooks.md)."""
+
+    url: WebhookUrl = Field(description=(
+        "Where events are POSTed: http or https. Addresses in private, loopback or "
+        "link-local networks are refused unless the operator allows them "
+        "(`WALLET_WEBHOOKS_ALLOW_PRIVATE`)"))
+    events: list[WebhookEventType] = Field(min_length=1, max_length=len(WEBHOOK_EVENTS),
+                                           description="The event types to send")
+    description: str | None = Field(None, max_length=200)
+    enabled: bool = True
+
+
+WebhookUpdate = merge_patch_model(
+    WebhookCreate, ("url", "events", "description", "enabled"), "WebhookUpdate",
+    "A JSON Merge Patch (RFC 7396) of a webhook endpoint; `null` clears `description`. "
+    "`enabled: true` turns a disabled endpoint back on and clears its `disabled_reason`.")
+
+
+class WebhookOut(BaseModel):
+    id: int
+    url: str
+    description: str | None
+    events: list[str]
+    enabled: bool
+    disabled_reason: str | None = Field(description=(
+        "Why the service turned the endpoint off (a long run of failed deliveries), or null"))
+    disabled_at: dt.datetime | None
+    failing_since: dt.datetime | None = Field(description=(
+        "When the current run of failed deliveries began; null after a success"))
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description=(
+        "The signing secret (`whsec_…`), shown once; verify `webhook-signature` with it"))
+
+
+class WebhookList(BaseModel):
+    items: list[WebhookOut]
+
+
+class WebhookDeliveryOut(BaseModel):
+    id: int
+    endpoint_id: int
+    message_id: str = Field(description="The `webhook-id` header: the same on every try and "
+                                        "redelivery of the event")
+    event_type: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    response_status: int | None = Field(description="The HTTP status of the last try")
+    latency_ms: int | None = Field(description="How long the last try took")
+    last_error: str | None
+    created_at: dt.datetime
+    last_attempt_at: dt.datetime | None
+    delivered_at: dt.datetime | None
+
+
+class WebhookDeliveryList(BaseModel):
+    items: list[WebhookDeliveryOut]
+    next_cursor: str | None = None
+
+
+# --- member import (services.imports) ------------------------------------------------------
+
+
+class ImportRejectedOut(BaseModel):
+    row: int = Field(description="The row's number in the file; the header is row 1")
+    field: str = Field(description="The field whose value was refused")
+    reason: str
+
+
+class ImportOut(BaseModel):
+    program_id: int
+    dry_run: bool = Field(description="Nothing was written; the counts say what would be")
+    encoding: Literal["utf-8", "utf-8-sig", "windows-1251"] = Field(
+        description="How the file was read: UTF-8, UTF-8 with a byte-order mark, or "
+                    "Windows-1251")
+    delimiter: str = Field(description="The delimiter found in the header line")
+    columns: dict[str, str] = Field(description="The file's columns used, and their fields")
+    ignored: list[str] = Field(description="The file's columns not used")
+    rows: int = Field(description="Data rows in the file (empty rows are not counted)")
+    imported: int = Field(description="Members added, each with a card")
+    existing: int = Field(description="Rows whose phone was already enrolled in the program, "
+                                      "left as they were (so a re-run adds nothing)")
+    points: int = Field(description="Balance imported, in balance units")
+    stamps: int = Field(description="Stamps imported")
+    rejected: list[ImportRejectedOut] = Field(
+        description="Rows not imported, in file order, each with the field and the reason")
+
+
+# --- analytics (services.analytics; docs/analytics.md) -------------------------------------
+
+AnalyticsFormat = Literal["json", "csv"]
+
+
+_PROGRAM_FIELD = ("One program (default: all of the merchant's, which must count money in "
+                  "one currency)")
+_START_FIELD = "First local day of the period (default: 29 days before `end`)"
+_END_FIELD = "Last local day of the period (default: today, or 29 days after `start`)"
+_FORMAT_FIELD = "`csv` for a CSV file of the same numbers (or send `Accept: text/csv`)"
+
+
+class AnalyticsProgramQuery(Strict):
+    """A period of the merchant's local days and a program (numbers of members, not stores)."""
+
+    program_id: Id | None = Field(None, description=_PROGRAM_FIELD)
+    start: IsoDate | None = Field(None, description=_START_FIELD)
+    end: IsoDate | None = Field(None, description=_END_FIELD)
+    format: AnalyticsFormat = Field("json", description=_FORMAT_FIELD)
+
+
+class AnalyticsQuery(AnalyticsProgramQuery):
+    """A period of the merchant's local days, a program and a store to look at."""
+
+    location_id: Id | None = Field(
+        None, description="One store: purchases, revenue, points and redemptions posted "
+                          "there; numbers that belong to members, not stores, are null")
+
+
+class AnalyticsPeriod(BaseModel):
+    program_ids: list[int]
+    location_id: int | None
+    start: dt.date
+    end: dt.date
+    previous_start: dt.date
+    previous_end: dt.date
+    time_zone: str = Field(description="The merchant's time zone the days are counted in")
+    currency: str | None = Field(description="The currency of money figures (minor units)")
+    refreshed_at: dt.datetime | None = Field(
+        description="When the worker last brought the numbers up to date (null: not yet)")
+
+
+class AnalyticsMetric(BaseModel):
+    key: str
+    unit: Literal["count", "minor", "points", "ratio", "per_member"]
+    value: int | float | None = Field(description="This period (null: not defined here)")
+    previous: int | float | None = Field(description="The period of the same length before")
+    change: int | float | None
+    change_percent: float | None
+
+
+class AnalyticsSummary(BaseModel):
+    period: AnalyticsPeriod
+    metrics: list[AnalyticsMetric]
+
+
+class AnalyticsDayOut(BaseModel):
+    day: dt.date
+    new_members: int | None
+    members_total: int | None
+    purchases: int
+    paid_purchases: int
+    revenue_minor: int
+    apple_installs: int | None
+    apple_removals: int | None
+    google_installs: int | None
+    google_removals: int | None
+    active_30: int | None
+    active_90: int | None
+
+
+class AnalyticsDaily(BaseModel):
+    period: AnalyticsPeriod
+    days: list[AnalyticsDayOut]
+
+
+class AnalyticsCohortOut(BaseModel):
+    month: dt.date = Field(description="First day of the enrollment month")
+    members: int
+    retention: list[float | None] = Field(
+        description="Share of the cohort with a purchase in its month 0 (the month of "
+                    "joining), 1, 2, … through the current month")
+    ltv_minor: dict[str, int | None] = Field(
+        description="Purchases less refunds per member, cumulative through month 1, 3, 6 "
+                    "and 12 (month 1 is the month of joining); null until that month is over")
+
+
+class AnalyticsCohorts(BaseModel):
+    period: AnalyticsPeriod
+    cohorts: list[AnalyticsCohortOut]
+
+
+class AnalyticsProgramPoints(BaseModel):
+    program_id: int
+    name: str
+    kind: str
+    currency: str
+    point_value_minor: float | None = Field(
+        description="One balance unit's value in minor units (the program's `point_value`)")
+    outstanding: int = Field(description="Balance units outstanding at the period's end")
+    liability_minor: int | None
+    issued: int
+    redeemed: int
+    expired: int
+    redemption_rate: float | None
+    breakage: float | None = Field(description="Expired ÷ issued in the period")
+    breakage_to_date: float | None = Field(description="Expired ÷ issued since the start")
+
+
+class AnalyticsPoints(BaseModel):
+    period: AnalyticsPeriod
+    programs: list[AnalyticsProgramPoints]
+
+
+class AnalyticsItem(BaseModel):
+    kind: Literal["reward", "coupon"]
+    id: int
+    name: str | None
+    count: int
+
+
+class AnalyticsPopularity(BaseModel):
+    period: AnalyticsPeriod
+    items: list[AnalyticsItem]
+
+
+class AnalyticsTill(BaseModel):
+    id: int | None = Field(description="The store's or staff user's id (null: entries that "
+                                       "name none, such as the API's)")
+    name: str | None
+    purchases: int
+    paid_purchases: int
+    revenue_minor: int
+    average_check_minor: int | None
+    points_issued: int
+    rewards_redeemed: int
+    coupons_redeemed: int
+    manual_entries: int
+
+
+class AnalyticsTills(BaseModel):
+    period: AnalyticsPeriod
+    items: list[AnalyticsTill]
+
+
+class AnalyticsTierCount(BaseModel):
+    tier: str | None
+    members: int
+
+
+class AnalyticsTierMove(BaseModel):
+    from_tier: str | None
+    to_tier: str | None
+    members: int
+
+
+class AnalyticsTiers(BaseModel):
+    period: AnalyticsPeriod
+    as_of: dt.date | None = Field(description="The day of the distribution's snapshot")
+    distribution: list[AnalyticsTierCount]
+    movements: list[AnalyticsTierMove]

@@ -40,6 +40,7 @@ class Limiters:
     pages: RateLimiter  # the customer's pages
     join: RateLimiter  # sign-up submissions
     google: RateLimiter  # Google's save/delete callbacks, charged before verification
+    sign_in: RateLimiter  # console sign-ins and one-time links, per client address
 
 
 @dataclass
@@ -98,6 +99,7 @@ def build_state(settings: Settings) -> WalletState:
             pages=limiter("pages", settings.rate_limit_per_minute),
             join=limiter("join", settings.join_rate_limit_per_minute),
             google=limiter("google", settings.rate_limit_per_minute),
+            sign_in=limiter("sign-in", settings.sign_in_rate_limit_per_minute),
         ),
     )
 

@@ -33,6 +33,12 @@ def card_url(public_url: str, download_token: str) -> str:
     return f"{public_url}/c/{download_token}"
 
 
+def survey_url(public_url: str, download_token: str) -> str:
+    """The member's NPS survey page ("How likely are you to recommend us?"), linked from
+    the back of the card and the card page; as private as the card page."""
+    return card_url(public_url, download_token) + "/survey"
+
+
 def google_save_link(public_url: str, download_token: str) -> str:
     """The member's "Add to Google Wallet" link: the service's own, which makes sure the
     card's Google object exists when it is tapped and then sends the phone on to Google's

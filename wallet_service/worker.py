@@ -23,6 +23,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 
+from . import metrics
+from . import tracing
 from .config import Settings
 from .db import utcnow
 from .google import GoogleRateLimited
@@ -31,10 +33,13 @@ from .google import GoogleWalletError
 from .push import Outcome
 from .push import PushClient
 from .push import PushResult
+from .services import analytics
 from .services import apple as apple_cards
 from .services import automations
+from .services import campaign_planning
 from .services import google as google_cards
 from .services import outbox
+from .services import webhook_delivery
 from .state import WalletState
 from .wakeup import PostgresListener
 from .wakeup import WakeSource
@@ -49,6 +54,8 @@ class Worker:
     #: few statements per thousands of devices, small enough that two batches in flight
     #: keep memory flat.
     BATCH = 2000
+    #: Passes of a batch signed before its push goes out (:meth:`deliver`).
+    SIGN_BEFORE_PUSH = 100
     #: Changes sequenced in one transaction.
     SEQUENCE_BATCH = 2000
     #: A pass that found nothing waits at least this long, even when a job is due (one that
@@ -56,6 +63,13 @@ class Worker:
     MIN_WAIT = 0.05
     #: How often a wake-up source's thread looks whether the worker is stopping.
     RELAY_SLICE = 0.5
+    #: How often each merchant's analytics rollups are brought up to date (the dashboard's
+    #: numbers are at most this old), and how often :meth:`run`'s analytics thread looks
+    #: which are due; its first look waits ``ANALYTICS_START_DELAY`` seconds, so a starting
+    #: worker delivers what waits first.
+    ANALYTICS_EVERY = dt.timedelta(minutes=5)
+    ANALYTICS_LOOK = 10.0
+    ANALYTICS_START_DELAY = 10.0
 
     def __init__(
         self,
@@ -82,6 +96,7 @@ class Worker:
         # One retry policy for every channel; the parameters are the channel's.
         self.push_retry = outbox.RetryPolicy(max_attempts=settings.push_max_attempts)
         self.google_retry = outbox.RetryPolicy(max_attempts=settings.push_max_attempts)
+        self.webhook_retry = webhook_delivery.RETRY  # about a day (its module docstring)
         self._last_housekeeping: dt.date | None = None
         self._daily_looked: dt.datetime | None = None
         self._woken = threading.Event()
@@ -102,7 +117,8 @@ class Worker:
 
     def run_once(self) -> int:
         """One pass over every stage, pushes first; returns how much work it found."""
-        found = self.deliver() + self.deliver_google()
+        found = self.deliver() + self.deliver_google() + self.deliver_webhooks()
+        found += self.scheduled_campaigns()
         now = self.clock()
         if self._daily_looked is None or not 0 <= (now - self._daily_looked).total_seconds() < 1:
             # Merchants' days begin at midnight: a look a second is plenty, and a busy
@@ -111,6 +127,44 @@ class Worker:
             found += self.daily()
         self.housekeeping()
         return found
+
+    def analytics(self) -> int:
+        """Bring the analytics rollups of every merchant not refreshed for
+        ``ANALYTICS_EVERY`` up to date (services.analytics), each merchant in its own
+        transaction, claimed first so that several workers refresh it once. A refresh that
+        fails is logged and tried again on a later pass. Returns how many were refreshed."""
+        now = self.clock()
+        with self.sessions() as session:
+            due = analytics.due_merchants(session, now, self.ANALYTICS_EVERY)
+        done = 0
+        for merchant_id in due:
+            with self.sessions() as session:
+                try:
+                    if not analytics.claim_refresh(session, merchant_id, now,
+                                                   self.ANALYTICS_EVERY):
+                        continue
+                    analytics.refresh(session, merchant_id, now)
+                    session.commit()
+                    done += 1
+                except Exception:
+                    session.rollback()
+                    log.exception("analytics refresh of merchant %s failed; retrying later",
+                                  merchant_id)
+        return done
+
+    def scheduled_campaigns(self) -> int:
+        """Send the campaigns scheduled from the console whose local time has come
+        (``services.campaign_planning``); returns how many went out."""
+        with self.sessions() as session:
+            try:
+                sent = campaign_planning.send_due(session, self.clock())
+                session.commit()
+            except Exception:
+                log.exception("scheduled campaigns failed; retrying on the next pass")
+                return 0
+        if sent:
+            log.info("scheduled campaigns sent: %s", sent)
+        return len(sent)
 
     def daily(self) -> int:
         """The day's automations (expiry, birthdays, win-back, tier review) of every merchant
@@ -124,20 +178,27 @@ class Worker:
             due = automations.due_days(session, now)
         ran = 0
         for merchant_id, day in due:
-            with self.sessions() as session:
-                try:
-                    if not automations.claim_day(session, merchant_id, day):
-                        continue  # another worker ran it
-                    report = automations.run_daily(session, day, merchant_id=merchant_id,
-                                                   now=now)
-                    session.commit()
-                except Exception:
-                    log.exception("daily automations of merchant %s for %s failed; retrying",
-                                  merchant_id, day)
-                    continue
-            ran += 1
-            log.info("daily automations of merchant %s for %s: %s", merchant_id, day, report)
+            # The day's changes carry this id in place of a request's (README: Logs).
+            run = tracing.bind(f"daily-{merchant_id}-{day.isoformat()}")
+            try:
+                ran += self._run_day(merchant_id, day, now)
+            finally:
+                tracing.unbind(run)
         return ran
+
+    def _run_day(self, merchant_id: int, day: dt.date, now: dt.datetime) -> int:
+        with self.sessions() as session:
+            try:
+                if not automations.claim_day(session, merchant_id, day):
+                    return 0  # another worker ran it
+                report = automations.run_daily(session, day, merchant_id=merchant_id, now=now)
+                session.commit()
+            except Exception:
+                log.exception("daily automations of merchant %s for %s failed; retrying",
+                              merchant_id, day)
+                return 0
+        log.info("daily automations of merchant %s for %s: %s", merchant_id, day, report)
+        return 1
 
     def housekeeping(self) -> bool:
         """Once per day per worker process, delete what is kept only for a while: device logs
@@ -178,16 +239,24 @@ class Worker:
         the fan-out."""
         sent = 0
         in_flight: collections.deque[_Batch] = collections.deque()
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="push-send") as senders:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="push-send") as senders, \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="pass-sign") as signer:
             first = True
             while True:
                 sequenced = self._sequence_batch()
                 claimed = self._claim(end_windows=first)
                 first = False
                 if claimed:
-                    self.sign_ahead(claimed)
+                    # The first passes of a batch are signed before its push goes out (a
+                    # change to a few cards: every download finds a ready file); the rest
+                    # right behind it, on a thread of their own, so that a fan-out's pushes
+                    # leave at the APNs client's speed, not at the signer's. A device
+                    # that asks before its pass is stored gets it signed by the web.
+                    self.sign_ahead(claimed[:self.SIGN_BEFORE_PUSH])
                     tokens = [c.push_token for c in claimed]
                     in_flight.append((claimed, senders.submit(self.push.send, tokens)))
+                    if len(claimed) > self.SIGN_BEFORE_PUSH:
+                        signer.submit(self.sign_ahead, claimed[self.SIGN_BEFORE_PUSH:])
                     sent += len(claimed)
                 # A full batch means more may be waiting; anything that arrives after a
                 # partial one wakes the worker for another pass.
@@ -235,6 +304,14 @@ class Worker:
                 policy=self.push_retry, rng=self.rng, window=self.window,
             )
             session.commit()
+        for c, r in zip(claimed, results, strict=True):
+            status = str(r.status) if r.status else "none"
+            metrics.APNS_RESPONSES.labels(status, r.outcome.value).inc()
+            # One line per push naming the changes it carries (change_id:request_id), so a
+            # request's id finds the pushes it caused (README: Logs).
+            log.info("push job=%d device=%d status=%s outcome=%s%s changes=%s", c.job_id,
+                     c.device_id, status, r.outcome.value,
+                     f" reason={r.reason}" if r.reason else "", c.changes or "-")
         delivered = sum(1 for r in results if r.outcome is Outcome.DELIVERED)
         log.info("pushed %d devices: %d accepted", len(results), delivered)
 
@@ -253,6 +330,8 @@ class Worker:
                 try:
                     google_cards.sync_card(session, self.google, job.target_id, self.clock())
                     outbox.finish_job(session, job.id)
+                    log.info("google sync job=%d card=%d changes=%s", job.id, job.target_id,
+                             job.changes or "-")
                 except GoogleWalletError as exc:
                     session.rollback()
                     transient = isinstance(exc, GoogleRateLimited | GoogleUnavailable)
@@ -260,9 +339,60 @@ class Worker:
                         session, job.id, job.attempts + 1, now=self.clock(),
                         policy=self.google_retry, rng=self.rng, transient=transient,
                         error=f"{type(exc).__name__}: {exc}")
-                    log.warning("Google update of card %s failed: %s", job.target_id, exc)
+                    log.warning("Google update of card %s failed: %s changes=%s", job.target_id,
+                                exc, job.changes or "-")
                 session.commit()
         return len(jobs)
+
+    #: Webhook deliveries claimed together, and how many are sent at once: a slow endpoint
+    #: holds up at most one of them for ``WALLET_WEBHOOK_TIMEOUT_SECONDS``.
+    WEBHOOK_BATCH = 50
+    WEBHOOK_SENDERS = 8
+
+    def deliver_webhooks(self) -> int:
+        """Send every due webhook delivery, a batch at a time (``services.webhook_delivery``);
+        returns how many were tried."""
+        tried = 0
+        while True:
+            with self.sessions() as session:
+                claimed = webhook_delivery.claim(
+                    session, now=self.clock(), limit=self.WEBHOOK_BATCH,
+                    lease=dt.timedelta(seconds=self.settings.worker_lease_seconds))
+                session.commit()
+            if not claimed:
+                return tried
+            settings = self.settings
+            with ThreadPoolExecutor(max_workers=min(self.WEBHOOK_SENDERS, len(claimed)),
+                                    thread_name_prefix="webhook-send") as senders:
+                answers = list(senders.map(self._send_webhook, claimed))
+            with self.sessions() as session:
+                disabled = webhook_delivery.record_outcomes(
+                    session, list(zip(claimed, answers, strict=True)), now=self.clock(),
+                    policy=self.webhook_retry, rng=self.rng,
+                    disable_after=dt.timedelta(hours=settings.webhook_disable_after_hours))
+                session.commit()
+            for outgoing, answer in zip(claimed, answers, strict=True):
+                outcome = ("delivered" if answer.ok else "failed"
+                           if answer.refused or outgoing.attempt >= self.webhook_retry.max_attempts
+                           else "retry")
+                metrics.WEBHOOK_DELIVERIES.labels(str(answer.status or "none"), outcome).inc()
+                metrics.WEBHOOK_SECONDS.observe(answer.latency_ms / 1000)
+                log.info("webhook delivery=%d endpoint=%d message=%s type=%s attempt=%d "
+                         "status=%s outcome=%s%s", outgoing.delivery_id, outgoing.endpoint_id,
+                         outgoing.message_id, outgoing.event_type, outgoing.attempt,
+                         answer.status or "none", outcome,
+                         f" error={answer.error}" if answer.error else "")
+            for endpoint_id in disabled:
+                log.warning("webhook endpoint %d disabled after a long run of failures",
+                            endpoint_id)
+            tried += len(claimed)
+            if len(claimed) < self.WEBHOOK_BATCH or self._stopping.is_set():
+                return tried
+
+    def _send_webhook(self, outgoing: webhook_delivery.Outgoing) -> Any:
+        return webhook_delivery.send(outgoing, now=self.clock(),
+                                     timeout=self.settings.webhook_timeout_seconds,
+                                     allow_private=self.settings.webhooks_allow_private)
 
     def wake(self) -> None:
         """Start the next pass now (a waiting :meth:`run` returns from its wait)."""
@@ -283,6 +413,11 @@ class Worker:
                                        name="worker-stop", daemon=True))
         for relay in relays:
             relay.start()
+        # Refreshing a big merchant's analytics takes seconds: a thread of its own, so that
+        # pushes never wait for it.
+        rollups = threading.Thread(target=self._analytics_loop, args=(stop,),
+                                   name="worker-analytics", daemon=True)
+        rollups.start()
         try:
             while not stop.is_set():
                 self._woken.clear()  # a wake-up from now on means another pass
@@ -298,7 +433,19 @@ class Worker:
             stop.set()
             for relay in relays:
                 relay.join()
+            # A refresh cut short rolls back; the next worker does it again.
+            rollups.join(timeout=self.RELAY_SLICE)
         log.info("worker stopped")
+
+    def _analytics_loop(self, stop: threading.Event) -> None:
+        if stop.wait(self.ANALYTICS_START_DELAY):
+            return
+        while not stop.is_set():
+            try:
+                self.analytics()
+            except Exception:
+                log.exception("analytics pass failed; retrying")
+            stop.wait(self.ANALYTICS_LOOK)
 
     def _idle_wait(self, found: int) -> float:
         """Seconds until the next waiting job falls due, within ``[0 or MIN_WAIT, poll]``."""

@@ -458,6 +458,15 @@ def check_credentials(
     ]
 
 
+def expiry_findings(certificate: x509.Certificate, wwdr_certificate: x509.Certificate,
+                    now: dt.datetime | None = None) -> list[Finding]:
+    """Days left before the pass certificate and the WWDR certificate expire: a warning
+    within 30 days, an error once expired (docs/certificates.md)."""
+    moment = now or dt.datetime.now(dt.UTC)
+    return [_check_expiry("pass certificate", certificate, moment),
+            _check_expiry("WWDR certificate", wwdr_certificate, moment)]
+
+
 def has_errors(findings: list[Finding]) -> bool:
     """Whether any finding is an error."""
     return any(f.level == "error" for f in findings)

@@ -38,6 +38,7 @@ import requests.adapters
 from google.auth.transport import requests as google_requests
 from google.oauth2 import service_account
 
+from ..metrics import GOOGLE_REQUESTS
 from ._errors import GoogleApiError
 from ._errors import GoogleAuthError
 from ._errors import GoogleConflict
@@ -366,12 +367,14 @@ class GoogleWalletClient:
                 response = self.session.request(method, url, json=body, headers=headers,
                                                 timeout=self.timeout)
             except requests.RequestException as e:
+                GOOGLE_REQUESTS.labels(method, "none").inc()
                 error = GoogleUnavailable(f"{method} {path}: no answer ({type(e).__name__})",
                                           method=method, path=path, attempts=attempt)
                 if attempt < max_attempts:
                     self._backoff(attempt, None, method, path, type(e).__name__, cap)
                     continue
                 raise error from e
+            GOOGLE_REQUESTS.labels(method, str(response.status_code)).inc()
             if response.status_code < 300:
                 return _json(response)
             answer = _json(response)

@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_
+from sqlalchemy import bindparam
 from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import insert
@@ -41,6 +42,7 @@ from ..config import Settings
 from ..db import utcnow
 from ..errors import AuthenticationFailed
 from ..errors import ResourceNotFound
+from ..errors import WalletError
 from ..i18n import localized
 from ..i18n import plural_word
 from ..models import Device
@@ -57,12 +59,15 @@ from ..rules import Totals
 from ..rules import standing
 from ..urls import apple_web_service_url
 from ..urls import card_url
+from ..urls import survey_url
 from . import wallet_events
 from .ledger import reminder_texts
 from .ledger import tier_totals
 from .locations import ShownLocation
 from .locations import program_locations
+from .outbox import id_set
 from .programs import program_images
+from .rewards import GRANTS
 from .rewards import MemberCoupon
 from .rewards import member_coupons
 
@@ -162,6 +167,7 @@ _TEXTS = {
         "expiry_reminder": "Points expiring", "stamp_debt": "Stamps owed",
         "stamp_debt_value": "{debt} for a refunded purchase: the next stamps pay this off "
                             "first",
+        "survey": "Rate us: one question",
     },
     "ru": {
         "message": "Новости", "coupon": "Ваш купон", "progress": "До подарка",
@@ -174,20 +180,23 @@ _TEXTS = {
         "expiry_reminder": "Сгорание баллов", "stamp_debt": "Долг по штампам",
         "stamp_debt_value": "{debt} после возврата покупки: следующие штампы сначала "
                             "погасят долг",
+        "survey": "Оцените нас: 1 вопрос",
     },
 }
 
 
 def extra_fields(program: LoyaltyProgram, card: LoyaltyCard, coupons: list[MemberCoupon], *,
                  totals: Totals, lang: str | None = None,
-                 reminders: dict[str, str] | None = None) -> list[dict[str, Any]]:
+                 reminders: dict[str, str] | None = None,
+                 survey_url: str | None = None) -> list[dict[str, Any]]:
     """Back fields for what the program's mechanics add: the message, the reminder of
     expiring points, the active coupon, stamps to the next reward (and stamps owed after a
     refund), the discount and the way to the next tier from the tier basis ``totals``
     (:func:`.ledger.tier_totals`) (§2.5). The message, the reminder and the coupon carry a
     ``changeMessage``, so the phone announces them (§2.6). Texts are in ``lang`` (the
     program's first language unless given), the merchant's too when given per language, and
-    the reminder's from ``reminders`` (:func:`.ledger.reminder_texts`) when given."""
+    the reminder's from ``reminders`` (:func:`.ledger.reminder_texts`) when given. With
+    ``survey_url`` (the program asks, ``services.nps``), a link to the NPS survey."""
     if lang is None:
         lang = program.languages[0] if program.languages else "en"
     texts = _TEXTS.get(lang, _TEXTS["en"])
@@ -232,18 +241,23 @@ def extra_fields(program: LoyaltyProgram, card: LoyaltyCard, coupons: list[Membe
     if progress is not None and progress.next_tier is not None:
         fields.append({"key": "tier_progress", "label": texts["tier_progress"],
                        "value": _to_tier(program, progress, texts, lang)})
+    if survey_url is not None:
+        fields.append({"key": "survey", "label": texts["survey"], "value": survey_url,
+                       "dataDetectorTypes": ["PKDataDetectorTypeLink"]})
     return fields
 
 
 def back_fields(program: LoyaltyProgram, card: LoyaltyCard, coupons: list[MemberCoupon], *,
                 totals: Totals, reminders: dict[str, str] | None = None,
+                survey_url: str | None = None,
                 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, str]]]:
     """The mechanics' back fields (:func:`extra_fields`) in every language of the program:
     the fields, whose texts are ``pass.strings`` keys where the languages differ, and the
     strings per language, so a phone shows its own language's (§1.5)."""
     languages = list(program.languages) or ["en"]
     return localize_fields({lang: extra_fields(program, card, coupons, totals=totals,
-                                               lang=lang, reminders=reminders)
+                                               lang=lang, reminders=reminders,
+                                               survey_url=survey_url)
                             for lang in languages})
 
 
@@ -295,11 +309,17 @@ class PassFactory:
     process asked for it and stored. Every pass links the member's card page on its back
     (spec §2.5), however it is downloaded."""
 
+    #: The most bytes of stored passes a process keeps in memory: a download storm after a
+    #: design change asks for each card's pass a few times within minutes.
+    CACHE_BYTES = 64 * 1024 * 1024
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._signer: SignerCredentials | None = None
         self._lock = threading.Lock()
         self.signed = 0  # passes signed by this process (observability and tests)
+        #: Stored passes this process served lately (:meth:`data`).
+        self.cache = ByteCache(self.CACHE_BYTES)
         self._designs: OrderedDict[tuple[int, str, str, tuple[ShownLocation, ...]],
                                    Design] = OrderedDict()
         # What a stored pass was signed for besides its card: another public URL or pass
@@ -309,13 +329,15 @@ class PassFactory:
         ).encode()).hexdigest()[:32]
 
     def _design(self, session: Session, program: LoyaltyProgram, merchant_name: str,
-                stamps: int | None = None) -> Design:
+                stamps: int | None = None,
+                shown: tuple[ShownLocation, ...] | None = None) -> Design:
         """One ``Design`` object per program revision and shown locations (and, for stamp
         cards, per stamp count: the strip shows the stamps): the builder caches the files a
         design's passes share by that object, so rebuilding it per pass would redo that
         work. The merchant's stores are not part of the program's revision, so the
         locations they give are part of the key."""
-        shown = program_locations(session, program)
+        if shown is None:
+            shown = program_locations(session, program)
         key = (program.id, f"{program.updated_at.isoformat()}/{stamps}", merchant_name, shown)
         with self._lock:
             design = self._designs.get(key)
@@ -340,6 +362,19 @@ class PassFactory:
                     self._signer = signer_from_settings(self.settings)
         return self._signer
 
+    def days_left(self, now: dt.datetime | None = None) -> dict[str, float]:
+        """Days before the signing certificates in use expire (``pass``, ``wwdr``), for the
+        metrics; empty when they cannot be loaded (``doctor`` says why). A renewed
+        certificate counts once the process has restarted with it (docs/certificates.md)."""
+        try:
+            signer = self.signer
+        except WalletError:
+            return {}
+        moment = now or dt.datetime.now(dt.UTC)
+        return {name: (cert.not_valid_after_utc - moment).total_seconds() / 86400
+                for name, cert in (("pass", signer.certificate),
+                                   ("wwdr", signer.wwdr_certificate))}
+
     def current(self, session: Session, *where: Any) -> tuple[LoyaltyCard, bytes | None] | None:
         """The card matching ``where`` (conditions on :class:`LoyaltyCard`) and its current
         version's stored pass (None when not signed yet), in one query; None when no card
@@ -357,6 +392,42 @@ class PassFactory:
             .limit(1)
         ).first()
         return None if row is None else (row[0], row[1])
+
+    def find(self, session: Session, *where: Any) -> CurrentPass | None:
+        """The download hot path: the card matching ``where`` (conditions on
+        :class:`LoyaltyCard`) with what identifies its current pass, in one Core query that
+        leaves the pass's bytes in the database (:meth:`data` serves them from this
+        process's cache when it can); None when no card matches."""
+        row = session.execute(
+            _FIND.where(*where).limit(1), {"issuer": self.issuer}).first()
+        if row is None:
+            return None
+        key = (row.id, row.version, row.revision, row.download_token, self.issuer)
+        return CurrentPass(
+            card_id=row.id, serial_number=row.serial_number,
+            authentication_token=row.authentication_token,
+            last_modified=row.last_modified.replace(microsecond=0),
+            etag='"' + hashlib.sha256(repr(key).encode()).hexdigest()[:32] + '"',
+            signed_id=row.signed_id, key=key)
+
+    def data(self, session: Session, found: CurrentPass) -> tuple[bytes, bool]:
+        """The signed pass of ``found`` and whether it was signed now (the caller commits
+        then, so every process gets it). A stored pass comes from this process's byte
+        cache, keyed by its row and everything that makes it current (card, version,
+        program revision, download token, deployment): a newer version or revision has
+        another key, so the cache never serves a pass that is no longer current."""
+        if found.signed_id is not None:
+            key = (found.signed_id, *found.key)
+            data = self.cache.get(key)
+            if data is None:
+                data = session.scalar(select(SIGNED.c.data)
+                                      .where(SIGNED.c.id == found.signed_id))
+                if data is not None:
+                    self.cache.put(key, data)
+            if data is not None:
+                return data, False
+        card = session.get_one(LoyaltyCard, found.card_id)
+        return self.pass_bytes(session, card), True
 
     def pass_bytes(self, session: Session, card: LoyaltyCard,
                    stored: bytes | None = None) -> bytes:
@@ -397,12 +468,14 @@ class PassFactory:
                 SIGNED.c.download_token != card.download_token,
                 SIGNED.c.issuer != self.issuer)))
 
-    def _sign(self, session: Session, card: LoyaltyCard, program: LoyaltyProgram) -> bytes:
+    def _sign(self, session: Session, card: LoyaltyCard, program: LoyaltyProgram,
+              prepared: _Prepared | None = None) -> bytes:
         page = card_url(self.settings.public_url, card.download_token)
         member = session.get_one(Member, card.member_id)
         merchant = session.get_one(Merchant, program.merchant_id)
         stamps = card.stamps if program.kind == "stamps" else None
-        design = self._design(session, program, merchant.name, stamps)
+        design = self._design(session, program, merchant.name, stamps,
+                              None if prepared is None else prepared.shown[program.id])
         template = assets.load_template(program.template)
         now = utcnow()
         totals = tier_totals(session, card, program.rules, now.date())
@@ -410,8 +483,14 @@ class PassFactory:
                                standing(program.kind, program.rules, program.currency, card,
                                         totals))
         extra, strings = back_fields(
-            program, card, member_coupons(session, card.id, active_at=now), totals=totals,
-            reminders=reminder_texts(session, card, program.languages))
+            program, card,
+            (member_coupons(session, card.id, active_at=now)
+             if prepared is None or card.id in prepared.with_coupons else []),
+            totals=totals,
+            reminders=reminder_texts(session, card, program.languages),
+            survey_url=(survey_url(self.settings.public_url, card.download_token)
+                        if card.status == "active" and (program.survey or {}).get("enabled")
+                        else None))
         data = build_pkpass(template, design, content, self.signer,
                             customize=lambda pj: decorate(pj, program, card, extra),
                             strings=strings)
@@ -421,6 +500,63 @@ class PassFactory:
 
 
 SIGNED = SignedPass.__table__
+_CARD = LoyaltyCard.__table__
+_FIND = (
+    select(_CARD.c.id, _CARD.c.serial_number, _CARD.c.authentication_token, _CARD.c.version,
+           _CARD.c.last_modified, _CARD.c.download_token,
+           LoyaltyProgram.updated_at.label("revision"), SIGNED.c.id.label("signed_id"))
+    .join(LoyaltyProgram, LoyaltyProgram.id == _CARD.c.program_id)
+    .outerjoin(SIGNED, and_(
+        SIGNED.c.card_id == _CARD.c.id, SIGNED.c.version == _CARD.c.version,
+        SIGNED.c.program_revision == LoyaltyProgram.updated_at,
+        SIGNED.c.download_token == _CARD.c.download_token,
+        SIGNED.c.issuer == bindparam("issuer")))
+)
+
+
+@dataclass(frozen=True)
+class CurrentPass:
+    """A card and what identifies its current pass (:meth:`PassFactory.find`): ``etag``
+    names the version's content, ``signed_id`` its stored row (None: not signed yet)."""
+
+    card_id: int
+    serial_number: str
+    authentication_token: str
+    last_modified: dt.datetime
+    etag: str
+    signed_id: int | None
+    key: tuple[Any, ...]
+
+
+class ByteCache:
+    """A least-recently-used map of keys to bytes, bounded by their total size, shared by
+    a process's threads."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._items: OrderedDict[Any, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> bytes | None:
+        with self._lock:
+            data = self._items.get(key)
+            if data is not None:
+                self._items.move_to_end(key)
+            return data
+
+    def put(self, key: Any, data: bytes) -> None:
+        if len(data) > self.max_bytes:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.size -= len(old)
+            self._items[key] = data
+            self.size += len(data)
+            while self.size > self.max_bytes:
+                _, dropped = self._items.popitem(last=False)
+                self.size -= len(dropped)
 
 
 def sign_ahead(session: Session, passes: PassFactory, device_ids: Sequence[int]) -> int:
@@ -435,7 +571,7 @@ def sign_ahead(session: Session, passes: PassFactory, device_ids: Sequence[int])
         select(LoyaltyCard)
         .join(LoyaltyProgram, LoyaltyProgram.id == LoyaltyCard.program_id)
         .where(LoyaltyCard.id.in_(
-            select(REGS.c.card_id).where(REGS.c.device_id.in_(sorted(set(device_ids))))))
+            select(REGS.c.card_id).where(REGS.c.device_id.in_(id_set(session, device_ids)))))
         .where(~select(SIGNED.c.id).where(
             SIGNED.c.card_id == LoyaltyCard.id, SIGNED.c.version == LoyaltyCard.version,
             SIGNED.c.program_revision == LoyaltyProgram.updated_at,
@@ -443,9 +579,59 @@ def sign_ahead(session: Session, passes: PassFactory, device_ids: Sequence[int])
             SIGNED.c.issuer == passes.issuer).exists())
         .order_by(LoyaltyCard.id)
     ).all()
-    for card in cards:
-        passes.pass_bytes(session, card)
+    if not cards:
+        return 0
+    # What the cards share or lack is read once for all of them, not once per pass: their
+    # programs, members and merchants (into the session, where signing finds them), each
+    # program's locations, and which cards hold coupons at all.
+    programs = {p.id: p for p in session.scalars(
+        select(LoyaltyProgram).where(LoyaltyProgram.id.in_({c.program_id for c in cards})))}
+    session.scalars(select(Member).where(
+        Member.id.in_(id_set(session, {c.member_id for c in cards})))).all()
+    session.scalars(select(Merchant).where(
+        Merchant.id.in_({p.merchant_id for p in programs.values()}))).all()
+    card_ids = id_set(session, [c.id for c in cards])
+    prepared = _Prepared(
+        shown={p.id: program_locations(session, p) for p in programs.values()},
+        with_coupons=set(session.scalars(
+            select(GRANTS.c.card_id).where(GRANTS.c.card_id.in_(card_ids)).distinct())))
+    insert_once = _dialect_insert(session, SIGNED).on_conflict_do_nothing()
+    for start in range(0, len(cards), _STORE_CHUNK):
+        rows = []
+        for card in cards[start:start + _STORE_CHUNK]:
+            program = programs[card.program_id]
+            rows.append({"card_id": card.id, "version": card.version,
+                         "program_revision": program.updated_at,
+                         "download_token": card.download_token, "issuer": passes.issuer,
+                         "data": passes._sign(session, card, program, prepared),
+                         "created_at": utcnow()})
+        session.execute(insert_once, rows)
+    # What the new passes supersede, as PassFactory._store drops it for one card.
+    stale = (
+        select(SIGNED.c.id)
+        .join(CARDS, CARDS.c.id == SIGNED.c.card_id)
+        .join(LoyaltyProgram, LoyaltyProgram.id == CARDS.c.program_id)
+        .where(SIGNED.c.card_id.in_(card_ids),
+               or_(SIGNED.c.version < CARDS.c.version,
+                   SIGNED.c.program_revision < LoyaltyProgram.updated_at,
+                   SIGNED.c.download_token != CARDS.c.download_token,
+                   SIGNED.c.issuer != passes.issuer))
+    )
+    session.execute(delete(SIGNED).where(SIGNED.c.id.in_(stale)))
     return len(cards)
+
+
+#: Passes signed ahead and stored per statement: a few megabytes of them at a time.
+_STORE_CHUNK = 100
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What :func:`sign_ahead` read once for a batch of cards: each program's locations
+    and the cards that hold coupons."""
+
+    shown: dict[int, tuple[ShownLocation, ...]]
+    with_coupons: set[int]
 
 
 def forget_signed_passes(session: Session, card_id: int) -> None:
@@ -505,7 +691,21 @@ def authenticated_pass(session: Session, passes: PassFactory, serial_number: str
     return found
 
 
-def _check_token(card: LoyaltyCard, token: str | None) -> None:
+def authenticated_download(session: Session, passes: PassFactory, serial_number: str,
+                           token: str | None) -> CurrentPass:
+    """:func:`authenticated_pass` for the download hot path (:meth:`PassFactory.find`).
+
+    :raises ResourceNotFound: no such serial.
+    :raises AuthenticationFailed: missing or wrong token.
+    """
+    found = passes.find(session, LoyaltyCard.serial_number == serial_number)
+    if found is None:
+        raise ResourceNotFound("unknown serial number")
+    _check_token(found, token)
+    return found
+
+
+def _check_token(card: LoyaltyCard | CurrentPass, token: str | None) -> None:
     if token is None or not hmac.compare_digest(
         card.authentication_token.encode(), token.encode()
     ):
@@ -579,7 +779,8 @@ def unregister_device(session: Session, card: LoyaltyCard, device_library_identi
         wallet_events.record(session, merchant_id=card.merchant_id, card_id=card.id,
                              wallet=wallet_events.APPLE, event=wallet_events.REMOVED,
                              cause="unregistered", at=now)
-    left = session.scalar(select(func.count()).select_from(REGS).where(REGS.c.device_id == device_id))
+    left = session.scalar(
+        select(func.count()).select_from(REGS).where(REGS.c.device_id == device_id))
     if not left:
         session.execute(delete(DEVICES).where(DEVICES.c.id == device_id))
 

@@ -68,3 +68,12 @@ def entries(session: Session, merchant_id: int, *, action: str | None = None,
     if before_id is not None:
         query = query.where(AuditEntry.id < before_id)
     return list(session.scalars(query.order_by(AuditEntry.id.desc()).limit(limit)))
+
+
+def filter_values(session: Session, merchant_id: int) -> tuple[list[str], list[str]]:
+    """The actions and the actor labels the merchant's log holds, for its filters."""
+    actions = sorted(session.scalars(select(AuditEntry.action).where(
+        AuditEntry.merchant_id == merchant_id).distinct()))
+    actors = sorted(session.scalars(select(AuditEntry.actor_label).where(
+        AuditEntry.merchant_id == merchant_id).distinct()))
+    return actions, actors

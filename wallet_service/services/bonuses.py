@@ -34,6 +34,7 @@ def grant_bonus(
     key: str | None, reason: str | None = None, details: dict[str, Any] | None = None,
     now: dt.datetime | None = None, reference_id: int | None = None,
     idempotency: ledger.IdempotencyScope | None = None,
+    actor: ledger.Actor = ledger.NOBODY,
 ) -> ledger.Entry | None:
     """Credit ``amount`` in the program's balance unit (stamps in a stamp program), once per
     natural ``key``; the entry also keeps a client's key with its scope (``idempotency``),
@@ -51,20 +52,21 @@ def grant_bonus(
     else:
         change.points = change.lifetime_points = amount
     return ledger.apply_change(session, merchant_id, card, change, now=now,
-                               natural_key=key, idempotency=idempotency)
+                               natural_key=key, idempotency=idempotency, actor=actor)
 
 
 def grant_referral(session: Session, merchant_id: int, card_id: int, referrer_id: int,
-                   rules: dict[str, Any], purchase_id: int) -> ledger.Entry | None:
+                   rules: dict[str, Any], purchase_id: int, *,
+                   actor: ledger.Actor = ledger.NOBODY) -> ledger.Entry | None:
     """Both sides' bonuses once the referred member made a first purchase (``purchase_id``,
     which both entries reference). Returns the referred card's entry, if it got one."""
     bonuses = rules.get("bonuses") or {}
     referred = grant_bonus(session, merchant_id, card_id, int(bonuses.get("referred", 0)),
                            "referral", key=_referred_key(card_id), reference_id=purchase_id,
-                           details={"referrer_card_id": referrer_id})
+                           details={"referrer_card_id": referrer_id}, actor=actor)
     grant_bonus(session, merchant_id, referrer_id, int(bonuses.get("referrer", 0)), "referral",
                 key=f"referral:{card_id}:referrer", reference_id=purchase_id,
-                details={"referred_card_id": card_id})
+                details={"referred_card_id": card_id}, actor=actor)
     return referred
 
 
@@ -86,7 +88,8 @@ def _referred_key(card_id: int) -> str:
 
 def record_action(session: Session, merchant_id: int, member_id: int, action: str,
                   reference: str | None, *, now: dt.datetime | None = None,
-                  idempotency_key: str | None = None) -> ledger.Posted:
+                  idempotency_key: str | None = None,
+                  actor: ledger.Actor = ledger.NOBODY) -> ledger.Posted:
     """The bonus the program gives for ``action`` (a survey, a review): once per
     ``reference``; without one, once per member per ``bonuses.action_period_days`` (once
     ever when the program sets no period). With ``idempotency_key`` (the ``action``
@@ -123,7 +126,8 @@ def record_action(session: Session, merchant_id: int, member_id: int, action: st
                                        bonuses.get("action_period_days"), now)
     entry = grant_bonus(session, merchant_id, card_id, int(actions[action]), "action",
                         key=key, reason=f"{action} bonus", now=now,
-                        details={"action": action, "reference": reference}, idempotency=scope)
+                        details={"action": action, "reference": reference}, idempotency=scope,
+                        actor=actor)
     if entry is None:
         raise ResourceConflict(f"reference: {action} {reference!r} earned its bonus already",
                                field="reference")

@@ -76,6 +76,8 @@ from ..errors import ValidationFailed
 from ..i18n import expiry_reminder
 from ..local_time import local_date
 from ..local_time import start_of_day
+from ..metrics import LEDGER_OPERATIONS
+from ..metrics import count_after_commit
 from ..models import LedgerTransaction
 from ..models import LoyaltyCard
 from ..models import LoyaltyProgram
@@ -86,9 +88,11 @@ from ..rules import apply_points
 from ..rules import take_back_stamps
 from ..rules import tier_for
 from ..rules import tier_rank
+from . import webhooks
 from .merchants import time_zone_of
 from .outbox import next_last_modified
 from .outbox import publish_change
+from .outbox import publish_changes
 
 TXN = LedgerTransaction.__table__
 CARD = LoyaltyCard.__table__
@@ -111,6 +115,19 @@ LOCK_CARD = (
            CARD.c.merchant_id == bindparam("merchant_id"))
     .with_for_update(of=CARD)
 )
+#: :data:`LOCK_CARD` and whether the request's idempotency key (``key``, None without one)
+#: is used already (``key_used``), in one round trip: a new key needs no :func:`replay`.
+LOCK_CARD_AND_KEY = (
+    select(*_CARD_COLUMNS,
+           select(TXN.c.id)
+           .where(TXN.c.merchant_id == bindparam("merchant_id"),
+                  TXN.c.idempotency_key == bindparam("key"))
+           .scalar_subquery().label("key_used"))
+    .join(LoyaltyProgram, LoyaltyProgram.id == CARD.c.program_id)
+    .where(CARD.c.member_id == bindparam("member_id"),
+           CARD.c.merchant_id == bindparam("merchant_id"))
+    .with_for_update(of=CARD)
+)
 #: Every card of a batch's members (``member_ids``, expanding), locked in the order of their
 #: ids so that concurrent batches over the same cards queue rather than deadlock.
 LOCK_CARDS_OF_MEMBERS = (
@@ -119,6 +136,16 @@ LOCK_CARDS_OF_MEMBERS = (
            CARD.c.merchant_id == bindparam("merchant_id"))
     .order_by(CARD.c.id)
     .with_for_update()
+)
+#: :data:`LOCK_CARDS_OF_MEMBERS` with the columns :data:`LOCK_CARD` gives, for a batch
+#: that posts its entries at once (``transactions.post_batch``).
+LOCK_CARDS_OF_MEMBERS_WITH_PROGRAM = (
+    select(*_CARD_COLUMNS)
+    .join(LoyaltyProgram, LoyaltyProgram.id == CARD.c.program_id)
+    .where(CARD.c.member_id.in_(bindparam("member_ids", expanding=True)),
+           CARD.c.merchant_id == bindparam("merchant_id"))
+    .order_by(CARD.c.id)
+    .with_for_update(of=CARD)
 )
 _LOCK_CARD_BY_ID = (
     select(*_CARD_COLUMNS)
@@ -229,6 +256,20 @@ class IdempotencyScope:
         return cls(key, operation, member_id, hashlib.sha256(text.encode()).hexdigest())
 
 
+@dataclass(frozen=True)
+class Actor:
+    """Who posts an entry, kept on its row: an API key (``api_key_id``), or a staff user
+    (``staff_user_id``, a console user's id) at a till of a store (``location_id``). The
+    service's own entries (expiry, the daily job) have none."""
+
+    api_key_id: int | None = None
+    staff_user_id: int | None = None
+    location_id: int | None = None
+
+
+NOBODY = Actor()
+
+
 @dataclass
 class Change:
     """What one ledger entry does to a card, before the card's own rules (stamp wrapping,
@@ -274,10 +315,15 @@ def apply_change(
     now: dt.datetime | None = None,
     idempotency: IdempotencyScope | None = None,
     natural_key: str | None = None,
+    actor: Actor = NOBODY,
+    deferred: Deferred | None = None,
 ) -> Entry:
     """Write ``change`` to the locked ``card`` and the ledger, and publish it if visible.
     The entry keeps the client's key with its scope (``idempotency``, checked by
-    :func:`replay` first) and the service's own ``natural_key``, either or both.
+    :func:`replay` first) and the service's own ``natural_key``, either or both, and who
+    posted it (``actor``). With ``deferred`` (a batch of simple cards, see
+    :class:`Deferred`) the writes are collected for :meth:`Deferred.flush` instead, and the
+    entry's ``id`` is 0 until then.
 
     :raises InsufficientBalance: the balance would go below zero and the change may not be
         capped.
@@ -347,7 +393,7 @@ def apply_change(
     visible = change.force_visible or (balance, tier, stamps, stamp_debt, message, reminder) != (
         card.balance, card.tier, card.stamps, card.stamp_debt, card.message, card.reminder)
     version = card.version + 1 if visible else card.version
-    session.execute(_UPDATE_CARD, {
+    card_values = {
         "card_id": card.id, "balance": balance, "tier": tier,
         "lifetime_points": lifetime_points, "lifetime_spend_minor": lifetime_spend,
         "stamps": stamps, "stamp_debt": stamp_debt, "visits": visits,
@@ -356,11 +402,13 @@ def apply_change(
         "updated_at": now if visible else card.updated_at,
         "last_modified": (next_last_modified(card.last_modified, now) if visible
                           else card.last_modified),
-    })
-    if visible:
+    }
+    if deferred is None:
+        session.execute(_UPDATE_CARD, card_values)
+    if visible and deferred is None:
         publish_change(session, card.id, version, now)
     stored = details or None
-    txn_id = session.execute(_INSERT_TXN, {
+    txn_values = {
         "merchant_id": merchant_id, "card_id": card.id, "type": change.type, "points": points,
         "stamps": change.stamps, "amount_minor": change.amount_minor, "reason": change.reason,
         "balance_after": balance, "tier_after": tier, "reference_id": change.reference_id,
@@ -368,7 +416,16 @@ def apply_change(
         "idempotency_key": idempotency.key if idempotency else None,
         "idempotency_operation": idempotency.operation if idempotency else None,
         "request_hash": idempotency.fingerprint if idempotency else None,
-    }).scalar_one()
+        "api_key_id": actor.api_key_id, "staff_user_id": actor.staff_user_id,
+        "location_id": actor.location_id,
+    }
+    count_after_commit(session, LEDGER_OPERATIONS, type=change.type)
+    if deferred is not None:
+        deferred.add(card, card_values, visible, txn_values)
+        return Entry(0, card.member_id, change.type, points, change.amount_minor,
+                     change.reason, balance, tier, now, change.stamps, change.reference_id,
+                     stored)
+    txn_id = session.execute(_INSERT_TXN, txn_values).scalar_one()
     if lots and points > 0:
         # Points are valid through a date of the merchant's calendar, not the server's.
         today = local_date(now, time_zone_of(session, merchant_id))
@@ -376,8 +433,57 @@ def apply_change(
         session.execute(insert(LOT), {"card_id": card.id, "transaction_id": txn_id,
                                       "points": points, "remaining": points,
                                       "expires_on": expires, "created_at": now})
-    return Entry(txn_id, card.member_id, change.type, points, change.amount_minor,
-                 change.reason, balance, tier, now, change.stamps, change.reference_id, stored)
+    entry = Entry(txn_id, card.member_id, change.type, points, change.amount_minor,
+                  change.reason, balance, tier, now, change.stamps, change.reference_id, stored)
+    webhooks.record(session, merchant_id, webhooks.TRANSACTION_CREATED,
+                    {"transaction": webhooks.transaction_data(entry, card.currency)},
+                    member_id=card.member_id, at=now)
+    if tier != card.tier:
+        webhooks.record(session, merchant_id, webhooks.TIER_CHANGED, {
+            "member_id": card.member_id, "from": card.tier, "to": tier,
+            "cause": _TIER_CAUSES.get(change.type, "upgrade"), "transaction_id": txn_id,
+        }, member_id=card.member_id, at=now)
+    return entry
+
+
+class Deferred:
+    """The writes of a batch's entries, collected by :func:`apply_change` and run
+    set-based by :meth:`flush`: one ``UPDATE`` per card (its final state), the card changes
+    and the entries each in one multi-row ``INSERT``. For cards whose entries need nothing
+    else: no lots, no tier window, no referral bonus, no webhook endpoint to notify (the
+    caller checks; see ``transactions.post_batch``). Each ``card`` given to
+    :func:`apply_change` must be mutable (``SimpleNamespace``): it takes its new values, so
+    the next entry on the same card starts from them, as it would after a write."""
+
+    def __init__(self) -> None:
+        self.cards: dict[int, dict[str, Any]] = {}
+        self.changes: list[tuple[int, int, dt.datetime]] = []
+        self.entries: list[dict[str, Any]] = []
+
+    def add(self, card: Any, card_values: dict[str, Any], visible: bool,
+            txn_values: dict[str, Any]) -> None:
+        self.cards[card.id] = card_values
+        for name in _CARD_FIELDS:
+            setattr(card, name, card_values[name])
+        if visible:
+            self.changes.append((card.id, card_values["version"], card_values["updated_at"]))
+        self.entries.append(txn_values)
+
+    def flush(self, session: Session) -> list[int]:
+        """Run the collected writes; returns the entries' ids, in the order they were
+        added."""
+        if self.cards:
+            session.execute(_UPDATE_CARD, list(self.cards.values()))
+        if self.changes:
+            publish_changes(session, self.changes)
+        if not self.entries:
+            return []
+        return list(session.scalars(
+            insert(TXN).returning(TXN.c.id, sort_by_parameter_order=True), self.entries))
+
+
+#: Why a card's tier changed, by the type of the entry that changed it (``tier.changed``).
+_TIER_CAUSES = {"tier": "review", "tier_set": "manual"}
 
 
 def _take_from_lots(session: Session, card_id: int, take: int, change: Change) -> None:

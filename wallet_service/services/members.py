@@ -29,6 +29,7 @@ from ..rules import tier_for
 from ..schemas import MEMBER_FIELDS
 from ..schemas import MemberCreate
 from ..validation import raise_for
+from . import webhooks
 from .outbox import next_last_modified
 from .outbox import publish_cards
 from .outbox import publish_change
@@ -94,8 +95,10 @@ _REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
 def new_referral_code() -> str:
-    """Eight characters without look-alikes (0/O, 1/I), easy to read out at the till."""
-    return "".join(secrets.choice(_REFERRAL_ALPHABET) for _ in range(8))
+    """Eight characters without look-alikes (0/O, 1/I), easy to read out at the till: 40
+    random bits, five per character of the 32-letter alphabet."""
+    bits = int.from_bytes(secrets.token_bytes(5), "big")
+    return "".join(_REFERRAL_ALPHABET[(bits >> shift) & 31] for shift in range(35, -1, -5))
 
 
 def validate_answers(enrollment: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any]:
@@ -164,15 +167,15 @@ def enroll_member(
     if data.marketing_consent:
         marketing_text = data.marketing_consent_text or marketing_consent_text(
             program.enrollment or {}, program.languages[0])
-    for field, value in (("phone", phone), ("external_id", data.external_id)):
+    for column, value in (("phone", phone), ("external_id", data.external_id)):
         if value is not None and session.scalar(
             select(Member.id).where(
-                Member.program_id == program.id, getattr(Member, field) == value
+                Member.program_id == program.id, getattr(Member, column) == value
             )
         ):
             raise ResourceConflict(
-                f"{field}: a member with this {field.replace('_', ' ')} is already enrolled",
-                field=field,
+                f"{column}: a member with this {column.replace('_', ' ')} is already enrolled",
+                field=column,
             )
     now = utcnow()
     member = Member(
@@ -225,6 +228,8 @@ def enroll_member(
             if attempt == 4:
                 raise
             continue
+        webhooks.record(session, merchant_id, webhooks.MEMBER_CREATED,
+                        webhooks.member_data(member, card), member_id=member.id, at=now)
         welcome = int((program.rules.get("bonuses") or {}).get("welcome", 0))
         if welcome:
             from .automations import grant_bonus
@@ -304,6 +309,9 @@ def update_member(
     if "name" in changes:
         publish_cards(session, [member.card.id], utcnow())
         session.refresh(member.card)
+    webhooks.record(session, merchant_id, webhooks.MEMBER_UPDATED,
+                    {**webhooks.member_data(member, member.card), "changed": sorted(changes)},
+                    member_id=member.id)
     return member
 
 
@@ -363,4 +371,6 @@ def close_card(session: Session, merchant_id: int, member_id: int) -> Member:
         card.last_modified = next_last_modified(card.last_modified, now)
         session.flush()
         publish_change(session, card.id, card.version, now)
+        webhooks.record(session, merchant_id, webhooks.MEMBER_CLOSED,
+                        webhooks.member_data(member, card), member_id=member.id, at=now)
     return member

@@ -42,12 +42,17 @@ costs the database a handful of statements per few thousand pushes, not one per 
 APNs and Google jobs share one retry policy (:class:`RetryPolicy`), with its parameters per
 channel. Google jobs keep a plain trailing debounce: the Google API is rate-limited and
 each object update is a full write.
+
+Webhook deliveries ride the same queue (channel ``webhook``, one job per delivery), written
+by the request with the event (``services.webhooks``) and sent by
+``services.webhook_delivery`` with its own retry parameters.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import defaultdict
 from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,7 +87,12 @@ from ..models import UpdateCounter
 from ..push import Outcome
 from ..push import PushResult
 from ..push import backoff_delay
+from ..tracing import current_request_id
 from . import wallet_events
+from .wake import CHANGED as CHANGED  # the wake-up's names, read here by ``wakeup``
+from .wake import CHANNEL as CHANNEL
+from .wake import wake_workers
+from .webhooks import CHANNEL as WEBHOOK
 
 CHANGES = CardChange.__table__
 JOBS = DeliveryJob.__table__
@@ -101,12 +111,6 @@ SENDING = "sending"
 SENT = "sent"  # the device's last push, kept until its coalescing window ends
 FAILED = "failed"
 
-#: The PostgreSQL channel a publishing transaction notifies at commit.
-CHANNEL = "wallet_changes"
-#: ``Session.info`` key set by a transaction that published a change (for commit hooks).
-CHANGED = "wallet_service.outbox.changed"
-
-_NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', '')")
 
 
 def id_set(session: Session, ids: Iterable[int]) -> Select[Any]:
@@ -122,11 +126,13 @@ def id_set(session: Session, ids: Iterable[int]) -> Select[Any]:
 # --- writing: in the request's transaction ------------------------------------------------
 
 _PUBLISH = insert(CHANGES)
-_BUMP = (
-    update(CARDS)
-    .where(CARDS.c.id == bindparam("cid"))
-    .values(version=bindparam("v"), last_modified=bindparam("lm"), updated_at=bindparam("now"))
-)
+#: :data:`_PUBLISH` of one change with the wake-up's ``pg_notify`` (``services.wake``), on
+#: PostgreSQL: the CTE is read, so it runs, once per statement.
+_PUBLISH_AND_NOTIFY = text(
+    f"WITH wake AS (SELECT pg_notify('{CHANNEL}', '')) "
+    "INSERT INTO card_changes (card_id, version, created_at, request_id) "
+    "SELECT CAST(:card_id AS BIGINT), CAST(:version AS INTEGER), "
+    "CAST(:created_at AS TIMESTAMP WITH TIME ZONE), CAST(:request_id AS VARCHAR) FROM wake")
 
 
 def next_last_modified(previous: dt.datetime | None, now: dt.datetime) -> dt.datetime:
@@ -139,8 +145,27 @@ def next_last_modified(previous: dt.datetime | None, now: dt.datetime) -> dt.dat
 
 
 def publish_change(session: Session, card_id: int, version: int, now: dt.datetime) -> None:
-    """Queue the change for the devices and wallets that show this card."""
-    session.execute(_PUBLISH, {"card_id": card_id, "version": version, "created_at": now})
+    """Queue the change for the devices and wallets that show this card, with the id of
+    the request that made it (``tracing``)."""
+    values = {"card_id": card_id, "version": version, "created_at": now,
+              "request_id": current_request_id()}
+    if session.get_bind().dialect.name == "postgresql":
+        # The row and the NOTIFY in one round trip: the hot path of every earn.
+        session.execute(_PUBLISH_AND_NOTIFY, values)
+        session.info[CHANGED] = True
+        return
+    session.execute(_PUBLISH, values)
+    _wake_workers(session)
+
+
+def publish_changes(session: Session, changes: Sequence[tuple[int, int, dt.datetime]]
+                    ) -> None:
+    """:func:`publish_change` for many ``(card_id, version, now)`` at once: one multi-row
+    ``INSERT`` and one wake-up."""
+    request_id = current_request_id()
+    session.execute(_PUBLISH, [
+        {"card_id": card_id, "version": version, "created_at": now, "request_id": request_id}
+        for card_id, version, now in changes])
     _wake_workers(session)
 
 
@@ -171,26 +196,40 @@ def publish_program_change(session: Session, program_id: int, now: dt.datetime) 
 
 
 def _bump(session: Session, rows: list[Any], now: dt.datetime) -> int:
+    return bump_locked(session, rows, now)
+
+
+def bump_locked(session: Session, rows: Sequence[Any], now: dt.datetime,
+                **values: Any) -> int:
+    """Give each of these locked cards (rows with ``id``, ``version``, ``last_modified``)
+    its next version and ``Last-Modified``, set ``values`` (the same for all) and queue the
+    changes: set-based, one ``UPDATE`` per distinct new ``Last-Modified`` (usually one: only
+    cards changed within this second need a later one) and one ``INSERT … SELECT``, however
+    many cards there are. Returns how many cards changed."""
     if not rows:
         return 0
-    session.execute(_BUMP, [
-        {"cid": r.id, "v": r.version + 1, "lm": next_last_modified(r.last_modified, now),
-         "now": now}
-        for r in rows
-    ])
-    session.execute(_PUBLISH, [
-        {"card_id": r.id, "version": r.version + 1, "created_at": now} for r in rows
-    ])
+    by_date: dict[dt.datetime, list[int]] = defaultdict(list)
+    for r in rows:
+        by_date[next_last_modified(r.last_modified, now)].append(r.id)
+    bump = update(CARDS).values(
+        version=CARDS.c.version + 1, last_modified=bindparam("lm"), updated_at=bindparam("now"),
+        **{name: bindparam(f"set_{name}") for name in values})
+    extra = {f"set_{name}": value for name, value in values.items()}
+    for last_modified, ids in by_date.items():
+        session.execute(bump.where(CARDS.c.id.in_(id_set(session, ids))),
+                        {"lm": last_modified, "now": now, **extra})
+    session.execute(insert(CHANGES).from_select(
+        ["card_id", "version", "created_at", "request_id"],
+        select(CARDS.c.id, CARDS.c.version, literal(now, CHANGES.c.created_at.type),
+               literal(current_request_id(), CHANGES.c.request_id.type))
+        .where(CARDS.c.id.in_(id_set(session, [r.id for r in rows])))))
     _wake_workers(session)
     return len(rows)
 
 
 def _wake_workers(session: Session) -> None:
-    """Wake the workers when this transaction commits (see the module docstring). PostgreSQL
-    folds repeated notifications of one transaction into one."""
-    session.info[CHANGED] = True
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_NOTIFY)
+    """Wake the workers when this transaction commits (see the module docstring)."""
+    wake_workers(session)
 
 
 # --- delivering: in the worker ------------------------------------------------------------
@@ -203,7 +242,7 @@ def sequence_changes(
     device within ``debounce`` (leading and trailing edge); returns how many changes were
     consumed."""
     changes = session.execute(
-        select(CHANGES.c.id, CHANGES.c.card_id)
+        select(CHANGES.c.id, CHANGES.c.card_id, CHANGES.c.request_id)
         .order_by(CHANGES.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -235,13 +274,59 @@ def sequence_changes(
     objects = select(OBJECTS.c.card_id).where(OBJECTS.c.card_id.in_(cards),
                                               OBJECTS.c.inserted.is_(True))
     _queue_debounced(session, GOOGLE, objects.subquery(), now, debounce)
+    _carry_changes(session, changes, cards, objects)
     consumed = id_set(session, [c.id for c in changes])
     session.execute(delete(CHANGES).where(CHANGES.c.id.in_(consumed)))
     return len(changes)
 
 
-def _waiting(channel: str) -> Select[Any]:
-    return select(JOBS.c.target_id).where(JOBS.c.channel == channel, JOBS.c.status == PENDING)
+#: How many changes a job names in its ``changes`` (the newest; a long burst names its end).
+CARRIED = 20
+
+
+def _carry_changes(session: Session, changes: Sequence[Any], cards: Any,
+                   objects: Select[Any]) -> None:
+    """Note on each waiting job the changes it now carries (``change_id:request_id``), so
+    that its delivery logs them: one statement to read the jobs, one batched update."""
+    by_card: dict[int, list[str]] = defaultdict(list)
+    for c in changes:
+        by_card[c.card_id].append(f"{c.id}:{c.request_id or '-'}")
+    carried: dict[tuple[str, int], list[str]] = defaultdict(list)
+    for device_id, card_id in session.execute(
+            select(REGS.c.device_id, REGS.c.card_id).where(REGS.c.card_id.in_(cards))):
+        carried[(APNS, device_id)].extend(by_card[card_id])
+    for (card_id,) in session.execute(objects):
+        carried[(GOOGLE, card_id)].extend(by_card[card_id])
+    if not carried:
+        return
+    devices = {target for channel, target in carried if channel == APNS}
+    jobs = session.execute(
+        select(JOBS.c.id, JOBS.c.channel, JOBS.c.target_id, JOBS.c.changes)
+        .where(JOBS.c.status == PENDING,
+               or_(and_(JOBS.c.channel == APNS, JOBS.c.target_id.in_(id_set(session, devices))),
+                   and_(JOBS.c.channel == GOOGLE, JOBS.c.target_id.in_(cards))))
+    ).all()
+    params = []
+    for job in jobs:
+        items = carried.get((job.channel, job.target_id))
+        if items:
+            merged = [*(job.changes or "").split(), *items][-CARRIED:]
+            while len(" ".join(merged)) > 1000:
+                merged.pop(0)
+            params.append({"job": job.id, "carries": " ".join(merged)})
+    if params:
+        session.execute(update(JOBS).where(JOBS.c.id == bindparam("job"))
+                        .values(changes=bindparam("carries")), params)
+
+
+def _waiting(channel: str, target: Any) -> Any:
+    """Whether ``target`` has a waiting job on ``channel``: a correlated ``EXISTS``, which
+    the database runs as a (anti-)join. ``target NOT IN (SELECT …)`` cannot be one (NULLs),
+    and once the waiting jobs outgrow the sort memory it scans them again for every target:
+    quadratic in a campaign of hundreds of thousands of cards."""
+    other = JOBS.alias("waiting")
+    return exists().where(other.c.channel == channel, other.c.status == PENDING,
+                          other.c.target_id == target)
 
 
 def _lock_waiting(session: Session, channel: str, targets: Any) -> None:
@@ -268,7 +353,7 @@ def _queue_pushes(session: Session, devices: Any, now: dt.datetime,
             select(func.max(JOBS.c.id))
             .where(JOBS.c.channel == APNS, JOBS.c.status == SENT, JOBS.c.available_at > now,
                    JOBS.c.target_id.in_(select(device)),
-                   JOBS.c.target_id.not_in(_waiting(APNS)))
+                   ~_waiting(APNS, JOBS.c.target_id))
             .group_by(JOBS.c.target_id)
         )
         session.execute(
@@ -277,12 +362,14 @@ def _queue_pushes(session: Session, devices: Any, now: dt.datetime,
         )
     # The rest get a push of their own: a window from now when one is in flight (or was
     # just recorded, after the update above looked), at once when the device is quiet.
-    busy = select(JOBS.c.target_id).where(
-        JOBS.c.channel == APNS,
-        or_(JOBS.c.status == SENDING, and_(JOBS.c.status == SENT, JOBS.c.available_at > now)),
+    pushed = JOBS.alias("pushed")
+    busy = exists().where(
+        pushed.c.channel == APNS, pushed.c.target_id == device,
+        or_(pushed.c.status == SENDING,
+            and_(pushed.c.status == SENT, pushed.c.available_at > now)),
     )
     when = JOBS.c.available_at.type
-    due = case((device.in_(busy), literal(now + window, when)), else_=literal(now, when))
+    due = case((busy, literal(now + window, when)), else_=literal(now, when))
     _insert_jobs(session, APNS, device, due, now)
 
 
@@ -303,7 +390,7 @@ def _insert_jobs(session: Session, channel: str, target: Any, due: Any,
         ["channel", "target_id", "status", "available_at", "attempts", "created_at"],
         select(literal(channel), target, literal(PENDING), due, literal(0),
                literal(now, JOBS.c.created_at.type))
-        .where(target.not_in(_waiting(channel))),
+        .where(~_waiting(channel, target)),
     ))
 
 
@@ -313,6 +400,8 @@ class Claimed:
     device_id: int
     push_token: str
     attempts: int
+    #: The changes the push carries (``change_id:request_id ...``), for its log line.
+    changes: str | None = None
 
 
 def claim_jobs(
@@ -338,7 +427,7 @@ def _lock_due(session: Session, channel: str, limit: int, due: Any) -> list[Any]
     # Ordered by due time only: the claim index gives that order, so the scan stops after
     # ``limit`` rows instead of sorting a whole fan-out's backlog on every claim.
     return list(session.execute(
-        select(JOBS.c.id, JOBS.c.target_id, JOBS.c.attempts)
+        select(JOBS.c.id, JOBS.c.target_id, JOBS.c.attempts, JOBS.c.changes)
         .where(JOBS.c.channel == channel, due)
         .order_by(JOBS.c.available_at)
         .limit(limit)
@@ -428,7 +517,7 @@ def claim_push_jobs(
     gone = [r.id for r in rows if r.target_id not in tokens]
     if gone:  # the device unregistered meanwhile
         session.execute(delete(JOBS).where(JOBS.c.id.in_(id_set(session, gone))))
-    return [Claimed(r.id, r.target_id, tokens[r.target_id], r.attempts + 1)
+    return [Claimed(r.id, r.target_id, tokens[r.target_id], r.attempts + 1, r.changes)
             for r in rows if r.target_id in tokens]
 
 
@@ -467,7 +556,7 @@ def record_outcomes(
         if window:
             session.execute(update(JOBS).where(delivered).values(
                 status=SENT, available_at=now + window, lease_until=None, attempts=0,
-                last_error=None))
+                last_error=None, changes=None))
         else:
             session.execute(delete(JOBS).where(delivered))
     dead = [c.device_id for c, r in results if r.outcome is Outcome.INVALID_TOKEN]
@@ -492,7 +581,7 @@ def next_due(session: Session, now: dt.datetime) -> dt.datetime | None:
     firsts = [
         select(func.min(column)).where(JOBS.c.channel == channel, JOBS.c.status == status)
         .scalar_subquery()
-        for channel in (APNS, GOOGLE)
+        for channel in (APNS, GOOGLE, WEBHOOK)
         for status, column in ((PENDING, JOBS.c.available_at), (SENDING, JOBS.c.lease_until))
     ]
     waiting, *times = session.execute(select(exists(select(CHANGES.c.id)), *firsts)).one()
@@ -533,3 +622,32 @@ def _forget_device(session: Session, claimed: Claimed, outcome: PushResult,
 
 def _describe(outcome: PushResult) -> str:
     return f"{outcome.status or 'no answer'} {outcome.reason or ''}".strip()[:200]
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """How much waits, and how long: for the metrics (read at scrape time)."""
+
+    changes: int  # card changes not yet sequenced
+    oldest_change_age: float  # seconds since the oldest of them was published (0: none)
+    jobs: dict[tuple[str, str], int]  # (channel, status) → jobs
+    overdue: dict[str, float]  # channel → seconds the longest-waiting due job is late
+
+
+def queue_stats(session: Session, now: dt.datetime) -> QueueStats:
+    """The outbox and the delivery queue at ``now`` (three aggregate statements)."""
+    changes, oldest = session.execute(
+        select(func.count(CHANGES.c.id), func.min(CHANGES.c.created_at))).one()
+    jobs = {(channel, status): n for channel, status, n in session.execute(
+        select(JOBS.c.channel, JOBS.c.status, func.count(JOBS.c.id))
+        .group_by(JOBS.c.channel, JOBS.c.status))}
+    due = dict(session.execute(
+        select(JOBS.c.channel, func.min(JOBS.c.available_at))
+        .where(JOBS.c.status == PENDING, JOBS.c.available_at <= now)
+        .group_by(JOBS.c.channel)).all())
+    return QueueStats(
+        changes=int(changes),
+        oldest_change_age=max((now - oldest).total_seconds(), 0.0) if oldest else 0.0,
+        jobs=jobs,
+        overdue={channel: max((now - at).total_seconds(), 0.0) for channel, at in due.items()},
+    )

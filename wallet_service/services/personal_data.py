@@ -48,9 +48,11 @@ from ..models import LoyaltyProgram
 from ..models import Member
 from . import ledger
 from . import wallet_events
+from . import webhooks
 from .apple import forget_signed_passes
 from .members import get_member
 from .members import marketing_consent_text
+from .nps import forget_comments
 from .outbox import next_last_modified
 from .outbox import publish_change
 from .rewards import MemberCoupon
@@ -218,6 +220,8 @@ def _erase(session: Session, member: Member, card: LoyaltyCard, now: dt.datetime
     session.execute(delete(DeviceLog).where(
         DeviceLog.message.contains(card.serial_number, autoescape=True)))
     forget_signed_passes(session, card.id)
+    forget_comments(session, card.id)  # survey comments are the member's own words
+    webhooks.forget_member(session, member.id)  # events waiting for a merchant's webhooks
     session.flush()
 
 

@@ -168,7 +168,8 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
 
 def program_images(session: Session, program_id: int) -> dict[str, bytes]:
     return dict(session.execute(
-        select(ProgramImage.filename, ProgramImage.data).where(ProgramImage.program_id == program_id)
+        select(ProgramImage.filename, ProgramImage.data)
+        .where(ProgramImage.program_id == program_id)
     ).all())
 
 

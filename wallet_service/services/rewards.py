@@ -43,6 +43,7 @@ from ..schemas import CouponCreate
 from ..schemas import RewardCreate
 from ..validation import raise_for
 from . import ledger
+from . import webhooks
 from .campaigns import Segment
 from .campaigns import segment_card_ids
 from .outbox import publish_cards
@@ -189,7 +190,8 @@ def _card_id(session: Session, merchant_id: int, member_id: int) -> int:
 
 
 def redeem_reward(session: Session, merchant_id: int, member_id: int, reward_id: int, *,
-                  idempotency_key: str | None = None) -> ledger.Posted:
+                  idempotency_key: str | None = None,
+                  actor: ledger.Actor = ledger.NOBODY) -> ledger.Posted:
     """Claim a catalog reward for its cost, atomically with the balance check. With
     ``idempotency_key`` (the ``reward.redeem`` operation), a retry answers with the first
     claim.
@@ -223,7 +225,14 @@ def redeem_reward(session: Session, merchant_id: int, member_id: int, reward_id:
         change.stamps = -reward.cost_stamps
     else:
         change.points = -(reward.cost_points or 0)
-    entry = ledger.apply_change(session, merchant_id, card, change, idempotency=scope)
+    entry = ledger.apply_change(session, merchant_id, card, change, idempotency=scope,
+                                actor=actor)
+    webhooks.record(session, merchant_id, webhooks.REWARD_REDEEMED, {
+        "member_id": member_id, "reward": {"id": reward.id, "name": reward.name,
+                                           "cost_points": reward.cost_points,
+                                           "cost_stamps": reward.cost_stamps},
+        "transaction_id": entry.id, "redeemed_at": webhooks.iso(entry.created_at),
+    }, member_id=member_id, at=entry.created_at)
     return ledger.Posted(entry, card.currency, False)
 
 
@@ -419,7 +428,8 @@ def list_member_coupons(session: Session, merchant_id: int, member_id: int
 
 
 def redeem_coupon(session: Session, merchant_id: int, member_id: int, coupon_id: int, *,
-                  idempotency_key: str | None = None) -> ledger.Posted:
+                  idempotency_key: str | None = None,
+                  actor: ledger.Actor = ledger.NOBODY) -> ledger.Posted:
     """Use the member's coupon once. With ``idempotency_key`` (the ``coupon.redeem``
     operation), a retry answers with the first use instead of a conflict.
 
@@ -456,5 +466,9 @@ def redeem_coupon(session: Session, merchant_id: int, member_id: int, coupon_id:
         raise ResourceConflict("coupon_id: the coupon is used already", field="coupon_id")
     entry = ledger.apply_change(session, merchant_id, card, ledger.Change(
         "coupon", reason=grant.title, reference_id=grant.id, force_visible=True,
-        details={"coupon_id": coupon_id}), now=now, idempotency=scope)
+        details={"coupon_id": coupon_id}), now=now, idempotency=scope, actor=actor)
+    webhooks.record(session, merchant_id, webhooks.COUPON_REDEEMED, {
+        "member_id": member_id, "coupon": {"id": coupon_id, "title": grant.title},
+        "transaction_id": entry.id, "redeemed_at": webhooks.iso(now),
+    }, member_id=member_id, at=now)
     return ledger.Posted(entry, card.currency, False)

@@ -32,7 +32,8 @@ CARDS = LoyaltyCard.__table__
 
 
 def assign_tier(session: Session, merchant_id: int, member_id: int, tier: str,
-                until: dt.date | None, *, today: dt.date | None = None) -> Member:
+                until: dt.date | None, *, today: dt.date | None = None,
+                actor: ledger.Actor = ledger.NOBODY) -> Member:
     """Give the member's card ``tier`` now and hold it against the daily review through
     ``until`` (for ever without one), a day of the merchant's calendar like ``today``
     (default: the merchant's date now). The name is matched regardless of case.
@@ -61,7 +62,7 @@ def assign_tier(session: Session, merchant_id: int, member_id: int, tier: str,
         "tier_set", set_tier=True, tier=name,
         reason=f"tier {name} assigned by the merchant{held}",
         details={"rule": "manual_tier", "from": card.tier, "to": name,
-                 "until": until.isoformat() if until is not None else None}))
+                 "until": until.isoformat() if until is not None else None}), actor=actor)
     session.execute(update(CARDS).where(CARDS.c.id == card.id)
                     .values(manual_tier=name, manual_tier_until=until))
     session.refresh(member.card)
@@ -69,7 +70,8 @@ def assign_tier(session: Session, merchant_id: int, member_id: int, tier: str,
 
 
 def end_manual_tier(session: Session, merchant_id: int, member_id: int, *,
-                    today: dt.date | None = None) -> Member:
+                    today: dt.date | None = None,
+                    actor: ledger.Actor = ledger.NOBODY) -> Member:
     """End the merchant's tier assignment now: the card takes the tier the program's rules
     give it today (it may go down), recorded as ``tier_set``. Ending when no assignment
     holds changes nothing.
@@ -95,7 +97,7 @@ def end_manual_tier(session: Session, merchant_id: int, member_id: int, *,
                f"rules: {due or 'none'}",
         details={"rule": "manual_tier_end", "from": card.tier, "to": due,
                  "until": (held.manual_tier_until.isoformat()
-                           if held.manual_tier_until is not None else None)}))
+                           if held.manual_tier_until is not None else None)}), actor=actor)
     session.execute(update(CARDS).where(CARDS.c.id == card.id)
                     .values(manual_tier=None, manual_tier_until=None))
     session.refresh(member.card)

@@ -11,8 +11,10 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import asdict
 from dataclasses import dataclass
+from dataclasses import replace
 from decimal import ROUND_FLOOR
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import func
@@ -30,6 +32,7 @@ from ..rules import purchase_earns
 from ..rules import stamps_for_purchase
 from ..rules import to_minor
 from . import ledger
+from . import webhooks
 from .bonuses import grant_referral
 from .bonuses import referral_paid_with
 
@@ -66,11 +69,12 @@ def post_transaction(
     data: Operation,
     *,
     idempotency_key: str | None = None,
+    actor: ledger.Actor = ledger.NOBODY,
 ) -> ledger.Posted:
     """Apply one earn, redeem, adjust or refund to a member's card (the ``transaction``
-    operation of an idempotency key). A member's first purchase also pays the referral
-    bonuses; the referred card's bonus comes back in ``follow_ups``, so the answer's balance
-    counts it (a replay's too).
+    operation of an idempotency key), posted by ``actor``. A member's first purchase also
+    pays the referral bonuses; the referred card's bonus comes back in ``follow_ups``, so the
+    answer's balance counts it (a replay's too).
 
     If a concurrent request commits the same idempotency key for another member first, the
     insert or the commit raises ``IntegrityError``; the caller rolls back and calls again,
@@ -84,7 +88,7 @@ def post_transaction(
     :raises ValidationFailed: the idempotency key was used in another scope
         (:func:`.ledger.replay`), or the request does not fit the program's kind.
     """
-    return _post(session, merchant_id, member_id, data, "transaction", idempotency_key)
+    return _post(session, merchant_id, member_id, data, "transaction", idempotency_key, actor)
 
 
 def post_stamps(
@@ -95,6 +99,7 @@ def post_stamps(
     reason: str | None = None,
     *,
     idempotency_key: str | None = None,
+    actor: ledger.Actor = ledger.NOBODY,
 ) -> ledger.Posted:
     """Stamp a card: an earn of ``count`` stamps, as :func:`post_transaction` posts it, with
     an idempotency key of the ``stamps`` operation.
@@ -106,7 +111,7 @@ def post_stamps(
     """
     return _post(session, merchant_id, member_id,
                  Operation(type="earn", stamps=count, reason=reason), "stamps",
-                 idempotency_key)
+                 idempotency_key, actor)
 
 
 #: Items of a batch posted under one savepoint while none fails (:func:`post_batch`).
@@ -123,13 +128,13 @@ class BatchItem:
     idempotency_key: str
 
 
-def post_batch(session: Session, merchant_id: int,
-               items: Sequence[BatchItem]) -> list[ledger.Posted | WalletError]:
+def post_batch(session: Session, merchant_id: int, items: Sequence[BatchItem], *,
+               actor: ledger.Actor = ledger.NOBODY) -> list[ledger.Posted | WalletError]:
     """Apply each item as :func:`post_transaction` would, as if each were in a savepoint of
     its own, so one that fails (a member of another merchant, a balance too low, a key used
-    in another scope) is rolled back alone and answered by its error; the others stay. An item's key is
-    the ``transaction`` scope's key on its member, the same as on the single route
-    (:class:`.ledger.IdempotencyScope`), so a retried batch replays what it already did.
+    in another scope) is rolled back alone and answered by its error; the others stay. An
+    item's key is the ``transaction`` scope's key on its member, the same as on the single
+    route (:class:`.ledger.IdempotencyScope`), so a retried batch replays what it already did.
 
     Every card of the batch is locked first, in the order of their ids, so two batches (or a
     batch and single requests) on the same cards queue instead of deadlocking.
@@ -137,8 +142,11 @@ def post_batch(session: Session, merchant_id: int,
     :returns: one ``Posted`` or error per item, in the order of ``items``.
     """
     members = sorted({item.member_id for item in items})
-    session.execute(ledger.LOCK_CARDS_OF_MEMBERS,
-                    {"merchant_id": merchant_id, "member_ids": members}).all()
+    cards = session.execute(ledger.LOCK_CARDS_OF_MEMBERS_WITH_PROGRAM,
+                            {"merchant_id": merchant_id, "member_ids": members}).all()
+    at_once = _post_at_once(session, merchant_id, items, cards, actor)
+    if at_once is not None:
+        return at_once
     results: list[ledger.Posted | WalletError] = []
     for start in range(0, len(items), _BATCH_CHUNK):
         chunk = items[start:start + _BATCH_CHUNK]
@@ -147,22 +155,83 @@ def post_batch(session: Session, merchant_id: int,
             # the chunk is rolled back and posted again item by item.
             with session.begin_nested():
                 done = [post_transaction(session, merchant_id, item.member_id, item.operation,
-                                         idempotency_key=item.idempotency_key)
+                                         idempotency_key=item.idempotency_key, actor=actor)
                         for item in chunk]
         except (WalletError, IntegrityError):
-            results.extend(_post_in_savepoint(session, merchant_id, item) for item in chunk)
+            results.extend(_post_in_savepoint(session, merchant_id, item, actor)
+                           for item in chunk)
         else:
             results.extend(done)
     return results
 
 
-def _post_in_savepoint(session: Session, merchant_id: int,
-                       item: BatchItem) -> ledger.Posted | WalletError:
+#: Operations a batch can post at once: they read nothing beyond the locked card.
+_AT_ONCE = ("earn", "redeem", "adjust")
+
+
+def _post_at_once(session: Session, merchant_id: int, items: Sequence[BatchItem],
+                  rows: Sequence[Any], actor: ledger.Actor
+                  ) -> list[ledger.Posted | WalletError] | None:
+    """The common batch, set-based: new keys only, on cards whose entries need nothing but
+    the card (no lots, tier window, referral bonus, stamps or webhook endpoint). Each item is
+    worked out from the locked card as :func:`post_transaction` would (an item that fails
+    writes nothing and leaves the card as it was for the next), and the writes of all go in
+    a few multi-row statements (:class:`.ledger.Deferred`). None when the batch is not
+    such a one, or when another request took one of its keys meanwhile: the caller posts
+    it item by item then, with the same results."""
+    cards = {r.member_id: SimpleNamespace(**r._asdict()) for r in rows}
+    keys = [item.idempotency_key for item in items]
+    if (len(set(keys)) != len(keys)
+            or any(item.operation.type not in _AT_ONCE or item.operation.stamps is not None
+                   for item in items)
+            or any(c.kind == "stamps" or c.referred_by_id is not None
+                   or c.rules.get("points_validity_days") or c.rules.get("tier_window_days")
+                   for c in cards.values())
+            or webhooks.has_endpoints(session, merchant_id)
+            or session.scalar(select(TXN.c.id).where(
+                TXN.c.merchant_id == merchant_id, TXN.c.idempotency_key.in_(keys)).limit(1))
+            is not None):
+        return None
+    deferred = ledger.Deferred()
+    results: list[ledger.Posted | WalletError] = []
+    posted: list[tuple[int, ledger.Posted]] = []
+    for item in items:
+        card, data = cards.get(item.member_id), item.operation
+        try:
+            if card is None:
+                raise ResourceNotFound(f"member {item.member_id} not found", field="member_id")
+            if card.status != "active":
+                raise ResourceConflict("the card is closed", field="member_id")
+            scope = ledger.IdempotencyScope.of(item.idempotency_key, "transaction",
+                                               item.member_id, asdict(data))
+            now = utcnow()
+            change = (_earn(session, card, data, now) if data.type == "earn"
+                      else _redeem(card, data) if data.type == "redeem"
+                      else _adjust(card, data))
+            entry = ledger.apply_change(session, merchant_id, card, change, now=now,
+                                        idempotency=scope, actor=actor, deferred=deferred)
+        except WalletError as exc:
+            results.append(exc)
+            continue
+        posted.append((len(results), ledger.Posted(entry, card.currency, replayed=False)))
+        results.append(posted[-1][1])
+    try:
+        with session.begin_nested():
+            ids = deferred.flush(session)
+    except IntegrityError:
+        return None  # a key was taken meanwhile: its item replays or refuses it
+    for (index, done), txn_id in zip(posted, ids, strict=True):
+        results[index] = replace(done, entry=replace(done.entry, id=txn_id))
+    return results
+
+
+def _post_in_savepoint(session: Session, merchant_id: int, item: BatchItem,
+                       actor: ledger.Actor) -> ledger.Posted | WalletError:
     for attempt in (1, 2):
         try:
             with session.begin_nested():  # rolled back alone when the item fails
                 return post_transaction(session, merchant_id, item.member_id, item.operation,
-                                        idempotency_key=item.idempotency_key)
+                                        idempotency_key=item.idempotency_key, actor=actor)
         except WalletError as exc:
             return exc
         except IntegrityError:
@@ -174,14 +243,19 @@ def _post_in_savepoint(session: Session, merchant_id: int,
 
 
 def _post(session: Session, merchant_id: int, member_id: int, data: Operation,
-          operation: str, idempotency_key: str | None) -> ledger.Posted:
+          operation: str, idempotency_key: str | None,
+          actor: ledger.Actor) -> ledger.Posted:
+    # The key is looked up with the lock: a key that a concurrent request commits while this
+    # one waits for the card is not seen, and its insert fails instead; the caller retries
+    # then (``IntegrityError``, see post_transaction) and replays it.
     card = session.execute(
-        ledger.LOCK_CARD, {"member_id": member_id, "merchant_id": merchant_id}
+        ledger.LOCK_CARD_AND_KEY,
+        {"member_id": member_id, "merchant_id": merchant_id, "key": idempotency_key},
     ).first()
     if card is None:
         raise ResourceNotFound(f"member {member_id} not found", field="member_id")
     scope = ledger.IdempotencyScope.of(idempotency_key, operation, member_id, asdict(data))
-    done = ledger.replay(session, merchant_id, scope)
+    done = ledger.replay(session, merchant_id, scope) if card.key_used is not None else None
     if done:
         bonus = (referral_paid_with(session, merchant_id, card.id, done.entry)
                  if card.referred_by_id is not None else None)
@@ -198,11 +272,12 @@ def _post(session: Session, merchant_id: int, member_id: int, data: Operation,
         change = _refund(session, card, data)
     else:
         change = _adjust(card, data)
-    entry = ledger.apply_change(session, merchant_id, card, change, now=now, idempotency=scope)
+    entry = ledger.apply_change(session, merchant_id, card, change, now=now, idempotency=scope,
+                                actor=actor)
     bonus = None
     if change.visit and card.visits == 0 and card.referred_by_id is not None:
         bonus = grant_referral(session, merchant_id, card.id, card.referred_by_id, card.rules,
-                               entry.id)
+                               entry.id, actor=actor)
     return ledger.Posted(entry, card.currency, replayed=False,
                          follow_ups=(bonus,) if bonus else ())
 
@@ -355,3 +430,73 @@ def _refund(session: Session, card: Any, data: Operation) -> ledger.Change:
     )
 
 
+
+
+def reverse_entry(
+    session: Session,
+    merchant_id: int,
+    member_id: int,
+    entry_id: int,
+    *,
+    idempotency_key: str | None = None,
+    actor: ledger.Actor = ledger.NOBODY,
+    check: Any = None,
+) -> ledger.Posted:
+    """Undo one earn or points redeem of the member's card whole (the ``transaction``
+    operation of an idempotency key, with the body ``{"undo": entry_id}``).
+
+    An earn is reversed by a ``refund`` with the rules of a refund of all of it: what it
+    earned is taken back (capped at the balance, the rest ``unrecovered``), and stamps take
+    back a reward they completed, or become the card's stamp debt when that reward is
+    claimed already (``rules.take_back_stamps``). A redeem is reversed by an ``adjust``
+    giving back what it took. Either references the undone entry and says
+    ``details.undo``. ``check(original_row)`` runs under the card's lock before anything is
+    written (the till's own rules: who may undo and for how long).
+
+    :raises ResourceNotFound: the member or the entry is missing, another card's, or of a
+        kind that cannot be undone.
+    :raises ResourceConflict: the card is closed, or the entry is refunded or undone already.
+    """
+    card = session.execute(
+        ledger.LOCK_CARD, {"member_id": member_id, "merchant_id": merchant_id}
+    ).first()
+    if card is None:
+        raise ResourceNotFound(f"member {member_id} not found", field="member_id")
+    scope = ledger.IdempotencyScope.of(idempotency_key, "transaction", member_id,
+                                       {"undo": entry_id})
+    done = ledger.replay(session, merchant_id, scope)
+    if done:
+        return done
+    if card.status != "active":
+        raise ResourceConflict("the card is closed", field="member_id")
+    original = session.execute(
+        select(TXN).where(TXN.c.id == entry_id, TXN.c.card_id == card.id,
+                          TXN.c.type.in_(("earn", "redeem")))
+    ).first()
+    if original is None:
+        raise ResourceNotFound(f"entry_id: no purchase, earn or redeem {entry_id} on this card",
+                               field="entry_id")
+    if session.scalar(select(func.count()).select_from(TXN).where(
+            TXN.c.card_id == card.id, TXN.c.reference_id == original.id,
+            TXN.c.type.in_(("refund", "adjust")))):
+        raise ResourceConflict(f"entry_id: {entry_id} is refunded or undone already",
+                               field="entry_id")
+    if check is not None:
+        check(original)
+    reason = f"undo of {entry_id}"
+    if original.type == "redeem":
+        change = ledger.Change("adjust", points=-original.points, reason=reason,
+                               reference_id=original.id, details={"undo": entry_id})
+    else:
+        points = original.points if card.kind != "stamps" else 0
+        amount = original.amount_minor
+        change = ledger.Change(
+            "refund", points=-points, stamps=-original.stamps, amount_minor=amount,
+            spend_minor=-(amount or 0), lifetime_points=-points, reason=reason,
+            reference_id=original.id, cap_at_zero=True, reclaim_rewards=True,
+            lot_of=original.id,
+            details={"undo": entry_id, "reversed_points": points,
+                     "reversed_stamps": original.stamps})
+    entry = ledger.apply_change(session, merchant_id, card, change, idempotency=scope,
+                                actor=actor)
+    return ledger.Posted(entry, card.currency, replayed=False)

@@ -26,6 +26,7 @@ from ..errors import ResourceNotFound
 from ..models import LoyaltyCard
 from ..models import Registration
 from ..models import WalletEvent
+from . import webhooks
 
 EVENTS = WalletEvent.__table__
 CARDS = LoyaltyCard.__table__
@@ -41,9 +42,17 @@ _RECORD = insert(EVENTS)
 
 def record(session: Session, *, merchant_id: int, card_id: int, wallet: str, event: str,
            cause: str, at: dt.datetime) -> None:
-    """Append one event."""
+    """Append one event, and announce it to the merchant's webhooks (``card.installed``,
+    ``card.removed``)."""
     session.execute(_RECORD, {"merchant_id": merchant_id, "card_id": card_id, "wallet": wallet,
                               "event": event, "cause": cause, "occurred_at": at})
+    card = session.execute(select(CARDS.c.member_id, CARDS.c.serial_number)
+                           .where(CARDS.c.id == card_id)).one()
+    webhooks.record(session, merchant_id,
+                    webhooks.CARD_INSTALLED if event == INSTALLED else webhooks.CARD_REMOVED, {
+                        "member_id": card.member_id, "card_number": card.serial_number,
+                        "wallet": wallet, "cause": cause, "occurred_at": webhooks.iso(at)},
+                    member_id=card.member_id, at=at)
 
 
 def apple_registrations(session: Session, card_id: int) -> int:

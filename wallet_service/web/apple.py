@@ -111,23 +111,41 @@ def serials(device_library_identifier: str, pass_type_identifier: str) -> Respon
 
 @bp.get("/v1/passes/<pass_type_identifier>/<serial_number>")
 def latest_pass(pass_type_identifier: str, serial_number: str) -> Response:
-    """The current signed pass: 200 with ``Last-Modified``, 304 when unchanged since
-    ``If-Modified-Since``, 401. HEAD is answered too (Flask derives it from GET). The card
-    and its stored pass come in one query; a version not signed yet is signed and stored."""
+    """The current signed pass: 200 with ``Last-Modified`` and ``ETag``, 304 when unchanged
+    since ``If-Modified-Since`` or when ``If-None-Match`` names it (spec §3.3), 401. HEAD is
+    answered too (Flask derives it from GET). The card and what identifies its stored pass
+    come in one query; the bytes from the process's cache when it has them; a version not
+    signed yet is signed and stored."""
     passes = wallet().passes
-    card, stored = _authenticated(
+    found = _authenticated(
         pass_type_identifier, serial_number,
-        lambda session, serial, token: apple.authenticated_pass(session, passes, serial, token))
-    last_modified = card.last_modified.replace(microsecond=0)
-    since = _http_date(request.headers.get("If-Modified-Since"))
-    if since is not None and since >= last_modified:
+        lambda session, serial, token: apple.authenticated_download(session, passes, serial,
+                                                                    token))
+    return pass_response(found, Response(mimetype="application/vnd.apple.pkpass"))
+
+
+def pass_response(found: apple.CurrentPass, response: Response) -> Response:
+    """``response`` with the pass of ``found``, or 304 when the request's conditions say
+    the client holds it: ``If-None-Match`` naming its ``ETag``, else (without
+    ``If-None-Match``, RFC 9110 §13.2.2) ``If-Modified-Since`` at or after its
+    ``Last-Modified`` (every version has its own second, spec §3.7)."""
+    matches = request.headers.get("If-None-Match")
+    if matches is not None:
+        fresh = any(tag.strip() in (found.etag, "*", "W/" + found.etag)
+                    for tag in matches.split(","))
+    else:
+        since = _http_date(request.headers.get("If-Modified-Since"))
+        fresh = since is not None and since >= found.last_modified
+    if fresh:
         response = Response(status=HTTPStatus.NOT_MODIFIED)
     else:
-        data = passes.pass_bytes(get_session(), card, stored)
-        if stored is None:
-            get_session().commit()  # the newly signed pass, for every process
-        response = Response(data, mimetype="application/vnd.apple.pkpass")
-    response.headers["Last-Modified"] = format_datetime(last_modified, usegmt=True)
+        session = get_session()
+        data, signed_now = wallet().passes.data(session, found)
+        if signed_now:
+            session.commit()  # the newly signed pass, for every process
+        response.set_data(data)
+    response.headers["Last-Modified"] = format_datetime(found.last_modified, usegmt=True)
+    response.headers["ETag"] = found.etag
     response.headers["Cache-Control"] = "no-store"
     return response
 

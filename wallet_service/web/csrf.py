@@ -12,6 +12,8 @@ from flask import request
 from flask import session
 
 FIELD = "csrf_token"
+#: The header that carries the token for requests without a form (the console's htmx calls).
+HEADER = "X-CSRF-Token"
 _KEY = "csrf"
 
 
@@ -25,9 +27,10 @@ def csrf_token() -> str:
 
 
 def csrf_valid() -> bool:
-    """Whether the posted form carries the visitor's token."""
+    """Whether the posted form (or the ``X-CSRF-Token`` header) carries the visitor's
+    token."""
     expected = session.get(_KEY)
-    sent = request.form.get(FIELD, "")
+    sent = request.form.get(FIELD, "") or request.headers.get(HEADER, "")
     if not isinstance(expected, str) or not expected or not sent:
         return False
     return hmac.compare_digest(expected.encode(), sent.encode())

@@ -1,6 +1,7 @@
 """The customer's pages: the sign-up form behind the poster's QR code (``/join/<token>``) and
-the member's card page (``/c/<token>``) with the wallet buttons, and the "Add to Google
-Wallet" link behind its button (``/c/<token>/google``).
+the member's card page (``/c/<token>``) with the wallet buttons, the "Add to Google
+Wallet" link behind its button (``/c/<token>/google``) and the NPS survey
+(``/c/<token>/survey``).
 
 Plain HTML forms, no JavaScript: the page must work on any phone in under a minute.
 """
@@ -39,6 +40,7 @@ from ..db import utcnow
 from ..errors import ConfigurationError
 from ..errors import InvalidInput
 from ..errors import ResourceConflict
+from ..errors import ResourceNotFound
 from ..google import GoogleWalletError
 from ..models import LoyaltyCard
 from ..models import LoyaltyProgram
@@ -48,6 +50,7 @@ from ..ratelimit import RateLimiter
 from ..schemas import DEFAULT_CONSENT
 from ..schemas import MemberCreate
 from ..services import google as google_cards
+from ..services import nps
 from ..services.ledger import tier_totals
 from ..services.members import NewMember
 from ..services.members import enroll_member
@@ -237,17 +240,36 @@ def card_page(download_token: str) -> Response:
             buttons.append({"kind": "google", "url": google, "label": tr("add_google")})
         if _ANDROID.search(request.headers.get("User-Agent", "")):
             buttons.reverse()
+    context: dict[str, Any] = {
+        "member": member,
+        "buttons": buttons,
+        **card_face(session, card, program, lang),
+        "rules": program_rules(program, lang),
+        "referral": referral(program, card, settings.public_url, lang),
+        "survey": (url_for("enroll.survey_page", download_token=card.download_token)
+                   if card.status == "active" and nps.SurveySettings.of(program).enabled
+                   else None),
+    }
+    response = _render("enroll/card.html", program, lang, **context)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+def card_face(session: Any, card: LoyaltyCard, program: LoyaltyProgram,
+              lang: str) -> dict[str, Any]:
+    """What the face of the card shows (``enroll/_card_face.html``): the balance as the card's
+    kind counts it, what comes next, the tier bar, and the card number as QR code and text.
+    The card page and the console's member page both show it from here."""
     number = card.serial_number
     qr = segno.make(number, error="m").svg_inline(
         scale=1, border=4, omitsize=True, dark="#000", light="#fff",
-        title=tr("card_qr_alt", number=number), svgclass="qr")
+        title=i18n.t(lang, "card_qr_alt", number=number), svgclass="qr")
     totals = tier_totals(session, card, program.rules or {}, utcnow().date())
     shown = rules.standing(program.kind, program.rules or {}, program.currency, card, totals)
     words = i18n.standing_words(lang, shown, (program.design or {}).get("points_label"))
-    context: dict[str, Any] = {
-        "member": member,
+    return {
         "card": card,
-        "buttons": buttons,
         "balance_label": words.label,
         "balance": words.value,
         "balance_unit": words.unit,
@@ -260,10 +282,117 @@ def card_page(download_token: str) -> Response:
                        if card.stamp_debt else None),
         "qr": Markup(qr),
         "card_number": " ".join(number[i:i + 4] for i in range(0, len(number), 4)),
-        "rules": program_rules(program, lang),
-        "referral": referral(program, card, settings.public_url, lang),
     }
-    response = _render("enroll/card.html", program, lang, **context)
+
+
+# --- the NPS survey ---------------------------------------------------------------------
+
+
+@bp.get("/c/<download_token>/survey")
+def survey_page(download_token: str) -> Response:
+    """The survey: "How likely are you to recommend us?" 0–10 and a comment, with the
+    member's answer of the period filled in when they gave one (answering again changes
+    it, ``services.nps``). 404 for an unknown or closed card or a program that does not
+    ask."""
+    if (limited := _limited("pages")) is not None:
+        return limited
+    found = _survey_card(download_token)
+    if found is None:
+        return message_page("not_found", HTTPStatus.NOT_FOUND)
+    card, program = found
+    lang = _language(program.languages)
+    answer = nps.period_answer(get_session(), card.id, nps.SurveySettings.of(program),
+                               utcnow())
+    values: dict[str, str] = {}
+    if answer is not None:
+        values = {"score": str(answer.score), "comment": answer.comment or ""}
+    return _survey_form(card, program, lang, values=values, errors={}, answer=answer)
+
+
+@bp.post("/c/<download_token>/survey")
+def survey_submit(download_token: str) -> Response:
+    """Record the answer and thank the member (saying what bonus it credited); the form
+    again with a message per field (422) when the score is missing or the comment too
+    long, or when the form's CSRF token is not the visitor's (400)."""
+    if (limited := _limited("join")) is not None:
+        return limited
+    found = _survey_card(download_token)
+    if found is None:
+        return message_page("not_found", HTTPStatus.NOT_FOUND)
+    card, program = found
+    posted_lang = request.form.get("lang", "")
+    lang = posted_lang if posted_lang in _languages(program) else _language(program.languages)
+    values = {"score": (request.form.get("score") or "").strip(),
+              "comment": (request.form.get("comment") or "").strip()}
+    if not csrf_valid():
+        return _survey_form(card, program, lang, values=values,
+                            errors={"form": i18n.t(lang, "error_expired")},
+                            status=HTTPStatus.BAD_REQUEST)
+    errors = {}
+    if not (values["score"].isdigit() and 0 <= int(values["score"]) <= 10):
+        errors["score"] = i18n.t(lang, "error_score")
+    if len(values["comment"]) > nps.MAX_COMMENT:
+        errors["comment"] = i18n.t(lang, "error_too_long", limit=nps.MAX_COMMENT)
+    if errors:
+        return _survey_form(card, program, lang, values=values, errors=errors,
+                            status=HTTPStatus.UNPROCESSABLE_ENTITY)
+    session = get_session()
+    try:
+        answered = nps.answer_survey(session, card.id, int(values["score"]),
+                                     values["comment"], lang)
+    except ResourceNotFound:
+        session.rollback()
+        return message_page("not_found", HTTPStatus.NOT_FOUND, lang=lang, program=program)
+    session.commit()
+    bonus = _bonus_words(program, lang, answered.bonus) if answered.bonus else None
+    response = _render("enroll/survey.html", program, lang, done=True, bonus=bonus,
+                       card_link=url_for("enroll.card_page", download_token=download_token))
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+def _survey_card(download_token: str) -> tuple[LoyaltyCard, LoyaltyProgram] | None:
+    """The active card of ``download_token`` and its program, when the program asks."""
+    if len(download_token) > 64:
+        return None
+    session = get_session()
+    card = session.scalar(
+        select(LoyaltyCard).where(LoyaltyCard.download_token == download_token))
+    if card is None or card.status != "active":
+        return None
+    program = session.get_one(LoyaltyProgram, card.program_id)
+    if not nps.SurveySettings.of(program).enabled:
+        return None
+    return card, program
+
+
+def _bonus_words(program: LoyaltyProgram, lang: str, amount: int) -> str:
+    """A bonus in the program's balance unit: stamps, cashback money or points."""
+    if program.kind == "stamps":
+        return i18n.plural(lang, "stamp", amount)
+    if program.kind == "cashback":
+        return i18n.format_money(lang, Decimal(amount) / rules.minor_units(program.currency),
+                                 program.currency)
+    return _points_word(lang, amount)
+
+
+def _survey_form(card: LoyaltyCard, program: LoyaltyProgram, lang: str, *,
+                 values: dict[str, str], errors: dict[str, str],
+                 answer: Any = None, status: int = HTTPStatus.OK) -> Response:
+    settings = nps.SurveySettings.of(program)
+    answered = None
+    if answer is not None:
+        answered = i18n.t(lang, "survey_answered", date=answer.answered_at.date().isoformat(),
+                          until=nps.next_answer_from(answer, settings).date().isoformat())
+    bonus = (i18n.t(lang, "survey_bonus", bonus=_bonus_words(program, lang, settings.bonus))
+             if settings.bonus and program.kind != "discount" else None)
+    response = _render(
+        "enroll/survey.html", program, lang, status=status, done=False, values=values,
+        errors=errors, answered=answered, bonus=bonus, csrf_token=csrf_token(),
+        max_comment=nps.MAX_COMMENT,
+        action=url_for("enroll.survey_submit", download_token=card.download_token),
+        card_link=url_for("enroll.card_page", download_token=card.download_token))
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex"
     return response

@@ -34,15 +34,21 @@ SMALL_BODY = 64 * KB
 API_BODY = 1024 * KB
 #: An image upload: the picture itself plus a multipart envelope.
 IMAGE_BODY = MAX_IMAGE_BYTES + 64 * KB
+#: A customer base imported in one request (about 100,000 members of a plain CSV file);
+#: larger ones go through the command line.
+IMPORT_BODY = 10 * 1024 * KB + 64 * KB
 
 _IMAGE_ENDPOINTS = frozenset({"merchant_api.put_program_image"})
 _API_BLUEPRINTS = frozenset({"merchant_api"})
+_IMPORT_ENDPOINTS = frozenset({"merchant_api.import_members", "console.import_members"})
 
 
 def body_limit(blueprint: str | None, endpoint: str | None) -> int:
     """The most bytes a request to ``endpoint`` (of ``blueprint``) may send."""
     if endpoint in _IMAGE_ENDPOINTS:
         return IMAGE_BODY
+    if endpoint in _IMPORT_ENDPOINTS:
+        return IMPORT_BODY
     if blueprint in _API_BLUEPRINTS:
         return API_BODY
     return SMALL_BODY

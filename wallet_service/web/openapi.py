@@ -16,8 +16,8 @@ from pydantic.json_schema import models_json_schema
 
 from ..permissions import requirement
 from ..permissions import scopes_summary
-from ..schemas import MAX_ID
 from ..schemas import DOCUMENTED_ALONE
+from ..schemas import MAX_ID
 from ..schemas import Problem
 from .routing import MERGE_PATCH_MEDIA_TYPE
 from .routing import MERGE_PATCH_NOTE
@@ -171,6 +171,8 @@ def _responses(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": HTTPStatus(op.status).phrase}
     if op.response is not None:
         ok["content"] = {"application/json": {"schema": refs[(op.response, "serialization")]}}
+        # The same answer in another media type (a CSV of the numbers), as the request asks.
+        ok["content"].update({m: {"schema": {"type": "string"}} for m in op.produces})
     elif op.produces:
         ok["content"] = {m: {"schema": {"type": "string"} if m.startswith("text/")
                              or m.endswith("+xml") else {"type": "string", "format": "binary"}}

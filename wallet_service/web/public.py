@@ -13,6 +13,7 @@ from ..apple import PKPASS_MEDIA_TYPE
 from ..models import LoyaltyCard
 from . import get_session
 from . import wallet
+from .apple import pass_response
 
 bp = Blueprint("public", __name__)
 
@@ -20,17 +21,12 @@ bp = Blueprint("public", __name__)
 @bp.get("/passes/<download_token>")
 def download_pass(download_token: str) -> Response:
     """The member's current Apple pass. The link carries the card's random download token,
-    so it cannot be guessed from the member id or the card number."""
-    passes = wallet().passes
-    found = passes.current(get_session(), LoyaltyCard.download_token == download_token)
+    so it cannot be guessed from the member id or the card number. Conditional requests
+    (``If-None-Match``, ``If-Modified-Since``) are answered 304 as on the web service."""
+    found = wallet().passes.find(get_session(), LoyaltyCard.download_token == download_token)
     if found is None:
         abort(HTTPStatus.NOT_FOUND)
-    card, stored = found
-    data = passes.pass_bytes(get_session(), card, stored)
-    if stored is None:
-        get_session().commit()  # the newly signed pass, for every process
-    response = Response(data, mimetype=PKPASS_MEDIA_TYPE)
-    name = re.sub(r"[^A-Za-z0-9_-]", "", card.serial_number) or "card"
+    response = Response(mimetype=PKPASS_MEDIA_TYPE)
+    name = re.sub(r"[^A-Za-z0-9_-]", "", found.serial_number) or "card"
     response.headers["Content-Disposition"] = f'attachment; filename="card-{name}.pkpass"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return pass_response(found, response)

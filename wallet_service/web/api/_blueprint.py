@@ -21,6 +21,7 @@ from ...errors import PermissionDenied
 from ...errors import WalletError
 from ...permissions import Permission
 from ...permissions import scopes_with
+from ...services import ledger
 from ...services import merchants
 from .. import get_session
 from ..problems import from_http_exception
@@ -83,6 +84,11 @@ def current_merchant() -> int:
     """The merchant whose API key authenticated this request."""
     merchant_id: int = g.merchant_id
     return merchant_id
+
+
+def current_actor() -> ledger.Actor:
+    """Who the ledger records as the poster of this request's entries: its API key."""
+    return ledger.Actor(api_key_id=g.api_key_id)
 
 
 def current_permissions() -> frozenset[Permission]:

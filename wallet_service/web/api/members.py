@@ -16,6 +16,7 @@ from ...services import tiers
 from .. import get_session
 from .. import wallet
 from ._blueprint import bp
+from ._blueprint import current_actor
 from ._blueprint import current_merchant
 from .serializers import member_out
 
@@ -109,10 +110,11 @@ def assign_tier(member_id: int, body: s.TierAssign) -> s.MemberOut:
     card gives 409."""
     session = get_session()
     if body.tier is None:
-        member = tiers.end_manual_tier(session, current_merchant(), member_id)
+        member = tiers.end_manual_tier(session, current_merchant(), member_id,
+                                       actor=current_actor())
     else:
         member = tiers.assign_tier(session, current_merchant(), member_id, body.tier,
-                                   body.until)
+                                   body.until, actor=current_actor())
     session.commit()
     return _answer(session, member)
 
@@ -125,7 +127,8 @@ def end_manual_tier(member_id: int) -> s.MemberOut:
     give it today (a `tier_set` entry in the history). Without an assignment nothing
     changes."""
     session = get_session()
-    member = tiers.end_manual_tier(session, current_merchant(), member_id)
+    member = tiers.end_manual_tier(session, current_merchant(), member_id,
+                                   actor=current_actor())
     session.commit()
     return _answer(session, member)
 

@@ -10,6 +10,7 @@ from ...permissions import Permission
 from ...services import rewards
 from .. import get_session
 from ._blueprint import bp
+from ._blueprint import current_actor
 from ._blueprint import current_merchant
 from ._blueprint import idempotency_header
 from ._blueprint import post_once
@@ -77,7 +78,8 @@ def redeem_reward(member_id: int, reward_id: int) -> Any:
     the balance is short). A key that claimed one reward for one member claims nothing else:
     another reward, another member or another operation with it is 422."""
     return transaction_result(post_once(lambda key: rewards.redeem_reward(
-        get_session(), current_merchant(), member_id, reward_id, idempotency_key=key)))
+        get_session(), current_merchant(), member_id, reward_id, idempotency_key=key,
+        actor=current_actor())))
 
 
 @bp.operation("/programs/<int:program_id>/coupons", "POST",
@@ -141,6 +143,7 @@ def redeem_coupon(member_id: int, coupon_id: int) -> Any:
     validity. A retry with the first use's `Idempotency-Key` answers with that use
     instead."""
     return transaction_result(post_once(lambda key: rewards.redeem_coupon(
-        get_session(), current_merchant(), member_id, coupon_id, idempotency_key=key)))
+        get_session(), current_merchant(), member_id, coupon_id, idempotency_key=key,
+        actor=current_actor())))
 
 

@@ -5,6 +5,8 @@ Services never build response models; views call these."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import ROUND_HALF_UP
+from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
 
@@ -23,9 +25,16 @@ from ...models import LoyaltyCard
 from ...models import LoyaltyProgram
 from ...models import Member
 from ...models import Merchant
+from ...models import NpsAnswer
 from ...models import Reward
+from ...models import WebhookEndpoint
+from ...services import analytics
+from ...services import campaigns
 from ...services import ledger
+from ...services import nps
 from ...services import wallet_events
+from ...services import webhooks
+from ...services.imports import ImportReport
 from ...services.personal_data import MemberData
 from ...services.programs import program_document
 from ...services.rewards import MemberCoupon
@@ -200,7 +209,65 @@ def member_coupon_out(c: MemberCoupon) -> s.MemberCoupon:
 def campaign_out(campaign: Campaign) -> s.CampaignOut:
     return s.CampaignOut(id=campaign.id, program_id=campaign.program_id, text=campaign.text,
                          segment=s.Segment(**campaign.segment), reached=campaign.reached,
+                         holdout_percent=campaign.holdout_percent or 0,
+                         held_out=campaign.held_out or 0, holdout_seed=campaign.holdout_seed,
                          created_at=campaign.created_at)
+
+
+_RATE = Decimal("0.0001")
+
+
+def _per(value: Decimal | int, members: int) -> Decimal | None:
+    if members == 0:
+        return None
+    return (Decimal(value) / members).quantize(_RATE, rounding=ROUND_HALF_UP)
+
+
+def _group_effect(group: campaigns.GroupEffect, currency: str) -> s.GroupEffectOut:
+    revenue = Decimal(group.revenue_minor) / rules.minor_units(currency)
+    return s.GroupEffectOut(
+        members=group.members, purchases=group.purchases,
+        purchasing_members=group.purchasing,
+        revenue=s.MoneyOut(amount=revenue, currency=currency),
+        purchases_per_member=_per(group.purchases, group.members),
+        purchasing_rate=_per(group.purchasing, group.members),
+        revenue_per_member=_per(revenue, group.members))
+
+
+def campaign_effect_out(effect: campaigns.Effect) -> s.CampaignEffectOut:
+    """Both groups' purchases and rates per member, and reached minus holdout."""
+    reached = _group_effect(effect.reached, effect.currency)
+    holdout = _group_effect(effect.holdout, effect.currency)
+
+    def minus(name: str) -> Decimal | None:
+        a, b = getattr(reached, name), getattr(holdout, name)
+        return None if a is None or b is None else a - b
+
+    return s.CampaignEffectOut(
+        campaign_id=effect.campaign.id, window_start=effect.window_start,
+        window_end=effect.window_end, complete=effect.complete, reached=reached,
+        holdout=holdout, difference=s.EffectDifferenceOut(
+            purchases_per_member=minus("purchases_per_member"),
+            purchasing_rate=minus("purchasing_rate"),
+            revenue_per_member=minus("revenue_per_member")))
+
+
+def survey_settings_out(program_id: int, settings: nps.SurveySettings) -> s.SurveySettingsOut:
+    return s.SurveySettingsOut(program_id=program_id, enabled=settings.enabled,
+                               period_days=settings.period_days, bonus=settings.bonus)
+
+
+def nps_month_out(row: nps.MonthScore) -> s.NpsMonthOut:
+    return s.NpsMonthOut(month=row.month, answers=row.answers, promoters=row.promoters,
+                         passives=row.passives, detractors=row.detractors, nps=row.nps)
+
+
+def nps_answer_out(answer: NpsAnswer, member_id: int) -> s.NpsAnswerOut:
+    return s.NpsAnswerOut(
+        id=answer.id, program_id=answer.program_id, member_id=member_id, score=answer.score,
+        category=nps.category(answer.score), comment=answer.comment,  # type: ignore[arg-type]
+        language=answer.language, answered_at=answer.answered_at,
+        updated_at=answer.updated_at)
 
 
 def merchant_out(merchant: Merchant) -> s.MerchantOut:
@@ -236,3 +303,141 @@ def transaction_payload(posted: ledger.Posted) -> s.TransactionResult:
     """The result document of a posted operation (a batch item's ``result`` too)."""
     return s.TransactionResult(transaction=transaction_out(posted.entry, posted.currency),
                                balance=posted.balance, tier=posted.tier)
+
+
+def import_report_out(report: ImportReport) -> s.ImportOut:
+    return s.ImportOut(
+        program_id=report.program_id, dry_run=report.dry_run,
+        encoding=report.encoding,  # type: ignore[arg-type]
+        delimiter=report.delimiter, columns=report.columns, ignored=report.ignored,
+        rows=report.rows, imported=report.imported, existing=report.existing,
+        points=report.points, stamps=report.stamps,
+        rejected=[s.ImportRejectedOut(row=r.row, field=r.field, reason=r.reason)
+                  for r in report.rejected])
+
+
+def webhook_out(endpoint: WebhookEndpoint) -> s.WebhookOut:
+    return s.WebhookOut(
+        id=endpoint.id, url=endpoint.url, description=endpoint.description,
+        events=list(endpoint.events), enabled=endpoint.enabled,
+        disabled_reason=endpoint.disabled_reason, disabled_at=endpoint.disabled_at,
+        failing_since=endpoint.failing_since, created_at=endpoint.created_at,
+        updated_at=endpoint.updated_at)
+
+
+def webhook_delivery_out(delivery: webhooks.Delivery) -> s.WebhookDeliveryOut:
+    return s.WebhookDeliveryOut.model_validate(delivery, from_attributes=True)
+
+
+# --- analytics: the response models, and the same numbers as CSV tables -------------------
+
+
+def analytics_period(sc: analytics.Scope) -> s.AnalyticsPeriod:
+    previous_start, previous_end = sc.previous
+    return s.AnalyticsPeriod(
+        program_ids=list(sc.program_ids), location_id=sc.location_id, start=sc.start,
+        end=sc.end, previous_start=previous_start, previous_end=previous_end,
+        time_zone=sc.time_zone, currency=sc.currency, refreshed_at=sc.refreshed_at)
+
+
+#: A CSV table: the header row, then the rows.
+Table = tuple[list[str], list[list[Any]]]
+
+
+def analytics_summary_out(result: analytics.Summary) -> s.AnalyticsSummary:
+    return s.AnalyticsSummary(period=analytics_period(result.scope), metrics=[
+        s.AnalyticsMetric(key=m.key, unit=m.unit,  # type: ignore[arg-type]
+                          value=m.value, previous=m.previous, change=m.change,
+                          change_percent=m.change_percent) for m in result.metrics])
+
+
+def analytics_summary_table(out: s.AnalyticsSummary) -> Table:
+    return (["metric", "unit", "value", "previous", "change", "change_percent"],
+            [[m.key, m.unit, m.value, m.previous, m.change, m.change_percent]
+             for m in out.metrics])
+
+
+def analytics_daily_out(sc: analytics.Scope, days: list[analytics.Day]) -> s.AnalyticsDaily:
+    return s.AnalyticsDaily(period=analytics_period(sc), days=[
+        s.AnalyticsDayOut(day=d.day, **d.values) for d in days])  # type: ignore[arg-type]
+
+
+def analytics_daily_table(out: s.AnalyticsDaily) -> Table:
+    header = list(s.AnalyticsDayOut.model_fields)
+    return header, [[getattr(d, h) for h in header] for d in out.days]
+
+
+def analytics_cohorts_out(sc: analytics.Scope,
+                          cohorts: list[analytics.Cohort]) -> s.AnalyticsCohorts:
+    return s.AnalyticsCohorts(period=analytics_period(sc), cohorts=[
+        s.AnalyticsCohortOut(month=c.month, members=c.members, retention=c.retention,
+                             ltv_minor={str(k): v for k, v in c.ltv.items()})
+        for c in cohorts])
+
+
+def analytics_cohorts_table(out: s.AnalyticsCohorts) -> Table:
+    width = max((len(c.retention) for c in out.cohorts), default=0)
+    header = (["month", "members"] + [f"ltv_month_{k}_minor" for k in analytics.LTV_MONTHS]
+              + [f"retention_month_{i}" for i in range(width)])
+    rows = [[c.month, c.members] + [c.ltv_minor.get(str(k)) for k in analytics.LTV_MONTHS]
+            + c.retention + [None] * (width - len(c.retention)) for c in out.cohorts]
+    return header, rows
+
+
+def analytics_points_out(sc: analytics.Scope,
+                         programs: list[analytics.ProgramPoints]) -> s.AnalyticsPoints:
+    return s.AnalyticsPoints(period=analytics_period(sc), programs=[
+        s.AnalyticsProgramPoints(
+            program_id=p.program_id, name=p.name, kind=p.kind, currency=p.currency,
+            point_value_minor=(float(p.point_value_minor)
+                               if p.point_value_minor is not None else None),
+            outstanding=p.outstanding, liability_minor=p.liability_minor, issued=p.issued,
+            redeemed=p.redeemed, expired=p.expired, redemption_rate=p.redemption_rate,
+            breakage=p.breakage, breakage_to_date=p.breakage_to_date) for p in programs])
+
+
+def analytics_points_table(out: s.AnalyticsPoints) -> Table:
+    header = list(s.AnalyticsProgramPoints.model_fields)
+    return header, [[getattr(p, h) for h in header] for p in out.programs]
+
+
+def analytics_popularity_out(sc: analytics.Scope,
+                             items: list[analytics.Item]) -> s.AnalyticsPopularity:
+    return s.AnalyticsPopularity(period=analytics_period(sc), items=[
+        s.AnalyticsItem(kind=i.kind, id=i.id, name=i.name, count=i.count)  # type: ignore[arg-type]
+        for i in items])
+
+
+def analytics_popularity_table(out: s.AnalyticsPopularity) -> Table:
+    header = list(s.AnalyticsItem.model_fields)
+    return header, [[getattr(i, h) for h in header] for i in out.items]
+
+
+def analytics_tills_out(sc: analytics.Scope, tills: list[analytics.Till]) -> s.AnalyticsTills:
+    return s.AnalyticsTills(period=analytics_period(sc), items=[
+        s.AnalyticsTill(id=t.key, name=t.name, purchases=t.purchases,
+                        paid_purchases=t.paid_purchases, revenue_minor=t.revenue_minor,
+                        average_check_minor=t.average_check_minor,
+                        points_issued=t.points_issued, rewards_redeemed=t.rewards_redeemed,
+                        coupons_redeemed=t.coupons_redeemed, manual_entries=t.manual_entries)
+        for t in tills])
+
+
+def analytics_tills_table(out: s.AnalyticsTills) -> Table:
+    header = list(s.AnalyticsTill.model_fields)
+    return header, [[getattr(t, h) for h in header] for t in out.items]
+
+
+def analytics_tiers_out(sc: analytics.Scope, result: analytics.Tiers) -> s.AnalyticsTiers:
+    return s.AnalyticsTiers(
+        period=analytics_period(sc), as_of=result.as_of,
+        distribution=[s.AnalyticsTierCount(tier=t.tier, members=t.members)
+                      for t in result.distribution],
+        movements=[s.AnalyticsTierMove(from_tier=m.from_tier, to_tier=m.to_tier,
+                                       members=m.members) for m in result.movements])
+
+
+def analytics_tiers_table(out: s.AnalyticsTiers) -> Table:
+    rows: list[list[Any]] = [["members", t.tier, None, t.members] for t in out.distribution]
+    rows += [["move", m.from_tier, m.to_tier, m.members] for m in out.movements]
+    return ["kind", "tier", "to_tier", "members"], rows

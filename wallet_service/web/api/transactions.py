@@ -20,6 +20,7 @@ from .. import get_session
 from ..problems import wallet_error_body
 from ._blueprint import bp
 from ._blueprint import checked_idempotency_key
+from ._blueprint import current_actor
 from ._blueprint import current_merchant
 from ._blueprint import idempotency_header
 from ._blueprint import post_once
@@ -50,7 +51,8 @@ def post_transaction(member_id: int, body: s.TransactionCreate) -> Any:
     `details.unrecovered`."""
     op = operation(body)
     return transaction_result(post_once(lambda key: transactions.post_transaction(
-        get_session(), current_merchant(), member_id, op, idempotency_key=key)))
+        get_session(), current_merchant(), member_id, op, idempotency_key=key,
+        actor=current_actor())))
 
 
 @bp.operation("/transactions/batch", "POST",
@@ -87,7 +89,8 @@ def post_transaction_batch(body: s.TransactionBatch) -> Any:
                               "result": None, "problem": wallet_error_body(exc)}
             continue
         valid.append((index, transactions.BatchItem(item.member_id, operation(item), key)))
-    results = transactions.post_batch(session, merchant_id, [item for _, item in valid])
+    results = transactions.post_batch(session, merchant_id, [item for _, item in valid],
+                                     actor=current_actor())
     session.commit()
     for (index, _), posted in zip(valid, results, strict=True):
         if isinstance(posted, WalletError):
@@ -121,7 +124,7 @@ def post_stamps(member_id: int, body: s.StampCreate) -> Any:
     limit (`stamps.max_per_window` per `stamps.window_minutes`) the answer is 409."""
     return transaction_result(post_once(lambda key: transactions.post_stamps(
         get_session(), current_merchant(), member_id, body.count, body.reason,
-        idempotency_key=key)))
+        idempotency_key=key, actor=current_actor())))
 
 
 @bp.operation("/members/<int:member_id>/actions", "POST",
@@ -137,7 +140,7 @@ def post_action(member_id: int, body: s.ActionCreate) -> Any:
     `Idempotency-Key` answers with the first bonus instead of 409."""
     return transaction_result(post_once(lambda key: bonuses.record_action(
         get_session(), current_merchant(), member_id, body.action, body.reference,
-        idempotency_key=key)))
+        idempotency_key=key, actor=current_actor())))
 
 
 
