@@ -128,7 +128,9 @@ def test_a_burst_on_one_card_gives_at_most_two_pushes_per_device(
 
 def _assert_woken_within(app, api, client, apns, worker, seconds, ready=lambda: True):
     """With ``worker`` running and idle (``ready``), an earn on a quiet card is at APNs
-    within ``seconds``, though the worker polls far less often."""
+    within ``seconds``, though the worker polls far less often and holds changes after the
+    first for a longer window (callers set both well above ``seconds``, so only a woken
+    worker's leading-edge push passes, even on a busy machine)."""
     member = api.member(api.program()["id"], phone="+79120000777")
     (phone,), _ = register(app, client, [member], prefix="wake")
     stop = threading.Event()
@@ -159,32 +161,35 @@ def test_on_postgresql_a_commit_wakes_a_waiting_worker(app, api, client, apns, m
     if app.extensions["wallet"].engine.dialect.name != "postgresql":
         pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite's worker has the doorbell")
     listener = PostgresListener(app.extensions["wallet"].settings.database_url)
-    worker = make_worker(push_debounce_seconds=1.0, worker_poll_seconds=60,
+    worker = make_worker(push_debounce_seconds=5.0, worker_poll_seconds=60,
                          wakeups=[listener])
-    _assert_woken_within(app, api, client, apns, worker, 0.5, ready=lambda: _listening(app))
+    _assert_woken_within(app, api, client, apns, worker, 2.0, ready=lambda: _listening(app))
     assert wait_for(lambda: not _listening(app), seconds=5)  # its connection is closed
 
 
 def test_a_commit_rings_the_doorbell_of_a_waiting_worker(app, api, client, apns, make_worker):
     doorbell = Doorbell()
     unhook = ring_after_commit(app.extensions["wallet"].sessions, doorbell.address)
-    worker = make_worker(push_debounce_seconds=1.0, worker_poll_seconds=60,
+    worker = make_worker(push_debounce_seconds=5.0, worker_poll_seconds=60,
                          wakeups=[doorbell])
     try:
-        _assert_woken_within(app, api, client, apns, worker, 0.5)
+        _assert_woken_within(app, api, client, apns, worker, 2.0)
     finally:
         unhook()
 
 
 def test_serve_wakes_its_own_worker(app, api, apns, tmp_path):
     """`serve` with two web processes and a worker that would poll once a minute: every
-    earn on a quiet card is at APNs within a second (SQLite: the doorbell; PostgreSQL:
-    NOTIFY)."""
+    earn on a quiet card is at APNs at once, long before the coalescing window or the poll
+    would send it (SQLite: the doorbell; PostgreSQL: NOTIFY). bench/e2e.py measures how
+    soon."""
     cards = [api.member(api.program()["id"], phone=f"+7912000080{i}") for i in range(3)]
     tokens = tokens_of(app)
     port = free_port()
     env = worker_env(app, apns, lease=5.0)
-    env.update({"WALLET_WORKER_POLL_SECONDS": "60", "WALLET_PUSH_DEBOUNCE_SECONDS": "1",
+    # A polling worker would push after up to 60 s, a push held for the coalescing window
+    # after 5 s: well apart from a woken worker's leading-edge push, even on a busy machine.
+    env.update({"WALLET_WORKER_POLL_SECONDS": "60", "WALLET_PUSH_DEBOUNCE_SECONDS": "5",
                 "WALLET_PUBLIC_URL": f"http://127.0.0.1:{port}", "WALLET_LOG_LEVEL": "WARNING"})
     log_path = tmp_path / "serve.log"
     with log_path.open("wb") as log:
@@ -232,7 +237,7 @@ def test_serve_wakes_its_own_worker(app, api, apns, tmp_path):
             assert wait_for(lambda t=push_token: any(r.token == t for r in apns.requests),
                             seconds=10), log_path.read_text()
             elapsed = time.monotonic() - start
-            assert elapsed < 1.0, f"earn {i} pushed after {elapsed:.3f} s"
+            assert elapsed < 2.5, f"earn {i} pushed after {elapsed:.3f} s"
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

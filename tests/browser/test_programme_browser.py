@@ -190,6 +190,7 @@ PAGES = (("programme", "/console/programme/{program}"),
          ("settings-exclusions", "/console/programme/{program}/settings/exclusions"),
          ("settings-expiry", "/console/programme/{program}/settings/expiry"),
          ("rewards", "/console/programme/{program}/rewards"),
+         ("coupons", "/console/programme/{program}/coupons"),
          ("locations", "/console/programme/locations"),
          ("programmes", "/console/programme"),
          ("wizard", "/console/programme/new"),
@@ -203,6 +204,8 @@ def test_every_programme_page_passes_axe_at_both_widths(browser: Any, live: Any,
     api = newcomer["api"]
     program = api.program(name=NAMES[lang], kind="stamps", languages=[lang])
     api.member(program["id"], name="Anna", marketing_consent=True)
+    assert api.post(f"/programs/{program['id']}/coupons",
+                    {"title": "-20%", "description": "20% off"}).status_code == 201
     for width, viewport in WIDTHS.items():
         context = browser.new_context(locale=LOCALES[lang], viewport=viewport)
         page = context.new_page()

@@ -301,6 +301,16 @@ def grant_evergreen_coupons(session: Session, program_id: int, now: dt.datetime)
     return granted
 
 
+def list_coupons(session: Session, merchant_id: int, program_id: int) -> list[Coupon]:
+    """The program's coupons, newest first, retired ones too.
+
+    :raises ResourceNotFound: the program is missing or another merchant's.
+    """
+    program = get_program(session, merchant_id, program_id)
+    return list(session.scalars(select(Coupon).where(Coupon.program_id == program.id)
+                                .order_by(Coupon.id.desc())))
+
+
 COUPON_FIELDS = ("title", "description", "valid_until")
 
 

@@ -198,7 +198,7 @@ WORDS = {
     "field_enrollment_marketing_consent_text": {"ru": "Согласие на рассылки",
                                                 "en": "Consent to marketing"},
     "field_enrollment_questions": {"ru": "Вопросы анкеты", "en": "Questions"},
-    "rewards_title": {"ru": "Подарки и купоны", "en": "Rewards and coupons"},
+    "rewards_title": {"ru": "Подарки", "en": "Rewards"},
     "rewards_none": {"ru": "Подарков пока нет.", "en": "No rewards yet."},
     "reward_name": {"ru": "Название", "en": "Name"},
     "reward_cost": {"ru": "Стоимость", "en": "Cost"},
