@@ -117,10 +117,17 @@ def id_set(session: Session, ids: Iterable[int]) -> Select[Any]:
     """``ids`` as a one-column subquery for ``IN``, sent as ONE bind parameter (an array on
     PostgreSQL, a JSON list on SQLite): an expanded ``IN`` sends one parameter per id, and
     both databases cap the parameters of a statement (65,535 and 32,766)."""
-    values = list(ids)
+    return value_set(session, ids, BigInteger)
+
+
+def value_set(session: Session, values: Iterable[Any], type_: Any) -> Select[Any]:
+    """:func:`id_set` for values of any column type (``type_``: ``BigInteger``, ``String``).
+    On PostgreSQL the set is planned as a set, so the planner can look each value up in
+    an index; an expanded ``IN`` of thousands of parameters is filtered row by row."""
+    listed = list(values)
     if session.get_bind().dialect.name == "postgresql":
-        return select(func.unnest(bindparam(None, values, type_=ARRAY(BigInteger))))
-    return select(func.json_each(bindparam(None, json.dumps(values))).table_valued("value").c.value)
+        return select(func.unnest(bindparam(None, listed, type_=ARRAY(type_))))
+    return select(func.json_each(bindparam(None, json.dumps(listed))).table_valued("value").c.value)
 
 
 # --- writing: in the request's transaction ------------------------------------------------
