@@ -13,6 +13,7 @@ import zipfile
 from apple_device import balance_of
 from push_support import PASS_TYPE
 from push_support import tokens_of
+from sqlalchemy import event
 from sqlalchemy import select
 from sqlalchemy import update
 
@@ -49,6 +50,38 @@ def test_a_stored_pass_is_served_from_memory_the_second_time(app, api, client):
     assert client.get(path).data == b"stored, first read"
     tamper_stored(app, member, b"stored, never read")
     assert client.get(path).data == b"stored, first read"
+
+
+def test_a_stored_pass_not_in_memory_comes_in_the_lookups_one_query(app, api, client):
+    """A storm of distinct cards after a design change: each download is one query, the
+    pass's bytes coming with the card; the same card again moves no bytes from the
+    database."""
+    program = api.program()
+    members = [api.member(program["id"], phone=f"+7 912 345-67-8{i}") for i in range(3)]
+    paths = [m["apple_pass_url"].removeprefix(BASE) for m in members]
+    state = app.extensions["wallet"]
+    with state.sessions() as s:  # signed and stored as the worker does before a push
+        for card in s.scalars(select(LoyaltyCard).where(
+                LoyaltyCard.member_id.in_([m["id"] for m in members]))):
+            state.passes.pass_bytes(s, card)
+        s.commit()
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if not statement.startswith("BEGIN"):  # SQLite's BEGIN IMMEDIATE
+            statements.append(statement)
+
+    event.listen(state.engine, "before_cursor_execute", seen)
+    try:
+        for path in paths:
+            assert client.get(path).status_code == 200
+        assert len(statements) == len(paths)
+        assert all("signed_passes.data" in st for st in statements)
+        statements.clear()
+        assert client.get(paths[0]).status_code == 200
+        assert len(statements) == 1 and "signed_passes.data" not in statements[0]
+    finally:
+        event.remove(state.engine, "before_cursor_execute", seen)
 
 
 def test_the_cache_never_serves_a_version_that_is_no_longer_current(app, api, client):

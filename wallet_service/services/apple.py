@@ -17,6 +17,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -320,6 +322,10 @@ class PassFactory:
         self.signed = 0  # passes signed by this process (observability and tests)
         #: Stored passes this process served lately (:meth:`data`).
         self.cache = ByteCache(self.CACHE_BYTES)
+        #: Lookups (:meth:`find`) whose stored pass this process served lately: a hint
+        #: that the bytes are in :attr:`cache`, so the next lookup leaves them in the
+        #: database (a wrong hint costs one more query, never a stale pass).
+        self._served: LruMap = LruMap(self.CACHE_BYTES // 4096)
         self._designs: OrderedDict[tuple[int, str, str, tuple[ShownLocation, ...]],
                                    Design] = OrderedDict()
         # What a stored pass was signed for besides its card: another public URL or pass
@@ -393,13 +399,17 @@ class PassFactory:
         ).first()
         return None if row is None else (row[0], row[1])
 
-    def find(self, session: Session, *where: Any) -> CurrentPass | None:
-        """The download hot path: the card matching ``where`` (conditions on
-        :class:`LoyaltyCard`) with what identifies its current pass, in one Core query that
-        leaves the pass's bytes in the database (:meth:`data` serves them from this
-        process's cache when it can); None when no card matches."""
-        row = session.execute(
-            _FIND.where(*where).limit(1), {"issuer": self.issuer}).first()
+    def find(self, session: Session, column: str, value: str) -> CurrentPass | None:
+        """The download hot path: the card whose ``column`` (``download_token`` or
+        ``serial_number``) is ``value``, with what identifies its current pass, in one Core
+        query; None when no card matches. The stored pass's bytes come in the same query
+        unless this process served this card's pass lately, whose bytes :meth:`data` then
+        takes from the process's cache: a storm of distinct cards costs one round trip per
+        download, the same card asked again and again moves no bytes from the database."""
+        lookup = (column, value)
+        with_data = not self._served.get(lookup)
+        row = session.execute(_FIND[column, with_data],
+                              {"issuer": self.issuer, "value": value}).first()
         if row is None:
             return None
         key = (row.id, row.version, row.revision, row.download_token, self.issuer)
@@ -408,23 +418,28 @@ class PassFactory:
             authentication_token=row.authentication_token,
             last_modified=row.last_modified.replace(microsecond=0),
             etag='"' + hashlib.sha256(repr(key).encode()).hexdigest()[:32] + '"',
-            signed_id=row.signed_id, key=key)
+            signed_id=row.signed_id, key=key, lookup=lookup,
+            data=row.data if with_data else None)
 
     def data(self, session: Session, found: CurrentPass) -> tuple[bytes, bool]:
         """The signed pass of ``found`` and whether it was signed now (the caller commits
-        then, so every process gets it). A stored pass comes from this process's byte
-        cache, keyed by its row and everything that makes it current (card, version,
-        program revision, download token, deployment): a newer version or revision has
-        another key, so the cache never serves a pass that is no longer current."""
+        then, so every process gets it). A stored pass comes with ``found`` or from this
+        process's byte cache, keyed by its row and everything that makes it current (card,
+        version, program revision, download token, deployment): a newer version or revision
+        has another key, so the cache never serves a pass that is no longer current."""
         if found.signed_id is not None:
             key = (found.signed_id, *found.key)
-            data = self.cache.get(key)
+            data = found.data
             if data is None:
-                data = session.scalar(select(SIGNED.c.data)
-                                      .where(SIGNED.c.id == found.signed_id))
-                if data is not None:
-                    self.cache.put(key, data)
+                data = self.cache.get(key)
+                if data is None:
+                    data = session.scalar(select(SIGNED.c.data)
+                                          .where(SIGNED.c.id == found.signed_id))
+                    found = replace(found, data=data)
             if data is not None:
+                if found.data is not None:
+                    self.cache.put(key, data)
+                self._served.put(found.lookup, True)
                 return data, False
         card = session.get_one(LoyaltyCard, found.card_id)
         return self.pass_bytes(session, card), True
@@ -501,17 +516,32 @@ class PassFactory:
 
 SIGNED = SignedPass.__table__
 _CARD = LoyaltyCard.__table__
-_FIND = (
-    select(_CARD.c.id, _CARD.c.serial_number, _CARD.c.authentication_token, _CARD.c.version,
-           _CARD.c.last_modified, _CARD.c.download_token,
-           LoyaltyProgram.updated_at.label("revision"), SIGNED.c.id.label("signed_id"))
-    .join(LoyaltyProgram, LoyaltyProgram.id == _CARD.c.program_id)
-    .outerjoin(SIGNED, and_(
-        SIGNED.c.card_id == _CARD.c.id, SIGNED.c.version == _CARD.c.version,
-        SIGNED.c.program_revision == LoyaltyProgram.updated_at,
-        SIGNED.c.download_token == _CARD.c.download_token,
-        SIGNED.c.issuer == bindparam("issuer")))
-)
+
+
+def _find_statement(column: str, with_data: bool) -> Any:
+    signed = SIGNED.c.id.label("signed_id")
+    columns = [_CARD.c.id, _CARD.c.serial_number, _CARD.c.authentication_token,
+               _CARD.c.version, _CARD.c.last_modified, _CARD.c.download_token,
+               LoyaltyProgram.updated_at.label("revision"), signed]
+    if with_data:
+        columns.append(SIGNED.c.data)
+    return (
+        select(*columns)
+        .join(LoyaltyProgram, LoyaltyProgram.id == _CARD.c.program_id)
+        .outerjoin(SIGNED, and_(
+            SIGNED.c.card_id == _CARD.c.id, SIGNED.c.version == _CARD.c.version,
+            SIGNED.c.program_revision == LoyaltyProgram.updated_at,
+            SIGNED.c.download_token == _CARD.c.download_token,
+            SIGNED.c.issuer == bindparam("issuer")))
+        .where(_CARD.c[column] == bindparam("value"))
+        .limit(1)
+    )
+
+
+#: :meth:`PassFactory.find`'s statements, built once: by link or by serial number, with or
+#: without the stored pass's bytes.
+_FIND = {(column, with_data): _find_statement(column, with_data)
+         for column in ("download_token", "serial_number") for with_data in (False, True)}
 
 
 @dataclass(frozen=True)
@@ -526,6 +556,33 @@ class CurrentPass:
     etag: str
     signed_id: int | None
     key: tuple[Any, ...]
+    lookup: tuple[str, str] = ("", "")
+    #: The stored pass's bytes when the lookup fetched them (else the cache has them).
+    data: bytes | None = field(default=None, repr=False, compare=False)
+
+
+class LruMap:
+    """A least-recently-used map bounded by its number of keys, shared by a process's
+    threads."""
+
+    def __init__(self, max_items: int) -> None:
+        self.max_items = max_items
+        self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_items:
+                self._items.popitem(last=False)
 
 
 class ByteCache:
@@ -698,7 +755,7 @@ def authenticated_download(session: Session, passes: PassFactory, serial_number:
     :raises ResourceNotFound: no such serial.
     :raises AuthenticationFailed: missing or wrong token.
     """
-    found = passes.find(session, LoyaltyCard.serial_number == serial_number)
+    found = passes.find(session, "serial_number", serial_number)
     if found is None:
         raise ResourceNotFound("unknown serial number")
     _check_token(found, token)

@@ -10,7 +10,6 @@ from flask import Response
 from flask import abort
 
 from ..apple import PKPASS_MEDIA_TYPE
-from ..models import LoyaltyCard
 from . import get_session
 from . import wallet
 from .apple import pass_response
@@ -23,7 +22,7 @@ def download_pass(download_token: str) -> Response:
     """The member's current Apple pass. The link carries the card's random download token,
     so it cannot be guessed from the member id or the card number. Conditional requests
     (``If-None-Match``, ``If-Modified-Since``) are answered 304 as on the web service."""
-    found = wallet().passes.find(get_session(), LoyaltyCard.download_token == download_token)
+    found = wallet().passes.find(get_session(), "download_token", download_token)
     if found is None:
         abort(HTTPStatus.NOT_FOUND)
     response = Response(mimetype=PKPASS_MEDIA_TYPE)
