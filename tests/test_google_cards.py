@@ -317,6 +317,29 @@ def test_barcode_change_patches_barcode_and_links_of_every_object(gapi, google, 
         assert google.objects[oid]["barcode"]["type"] == "PDF_417"
 
 
+def test_the_survey_link_is_on_the_object_beside_the_card_page(gapi, google, worker):
+    """With the NPS survey on, the Google card links it as the Apple pass's back does; an
+    object saved before the survey was turned on gets it with the next patch of links."""
+    program = gapi.program()
+    before = gapi.member(program["id"], phone="+79120000021")
+    oid_before = saved(gapi, before)
+    assert [u["id"] for u in google.objects[oid_before]["linksModuleData"]["uris"]] == ["card"]
+    r = gapi.client.put(f"/api/v1/programs/{program['id']}/survey", json={"enabled": True},
+                        headers={"Authorization": f"Bearer {gapi.key}"})
+    assert r.status_code == 200, r.json
+    member = gapi.member(program["id"], phone="+79120000022")
+    oid = saved(gapi, member)
+    uris = google.objects[oid]["linksModuleData"]["uris"]
+    assert [(u["id"], u["uri"]) for u in uris] == [
+        ("card", member["card_url"]), ("survey", member["card_url"] + "/survey")]
+    assert {t["language"]: t["value"] for t in
+            uris[1]["localizedDescription"]["translatedValues"]
+            + [uris[1]["localizedDescription"]["defaultValue"]]}.get("en") == "Rate us"
+    worker.run_once()
+    assert [u["id"] for u in google.objects[oid_before]["linksModuleData"]["uris"]] == [
+        "card", "survey"]
+
+
 def test_campaign_message_reaches_google(gapi, google, worker):
     program = gapi.program()
     member = gapi.member(program["id"], marketing_consent=True)

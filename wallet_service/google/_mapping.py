@@ -80,6 +80,7 @@ _LABELS: dict[str, dict[str, str]] = {
     "cashback": {"en": "Cashback", "ru": "Кешбэк"},
     "discount": {"en": "Discount", "ru": "Скидка"},
     "card_page": {"en": "My card", "ru": "Моя карта"},
+    "survey": {"en": "Rate us", "ru": "Оцените нас"},
     "website": {"en": "Website", "ru": "Сайт"},
     "phone": {"en": "Phone", "ru": "Телефон"},
     "rules": {"en": "Rules", "ru": "Правила"},
@@ -172,6 +173,8 @@ class GoogleCard:
     tier: str | None = None
     card_url: str | None = None
     stores: Sequence[GoogleStore] | None = None
+    #: The member's NPS survey page, linked under the card page when the program asks.
+    survey_url: str | None = None
     balance_label: str = "points"
     details: Sequence[GoogleDetail] = ()
 
@@ -405,11 +408,16 @@ def object_design(program: GoogleProgram, card: GoogleCard) -> dict[str, Any]:
         "barcode": {"type": BARCODE_TYPES[program.barcode_format], "value": card.serial,
                     "alternateText": card.serial},
     }
+    languages = _languages(program)
+    uris = []
     if card.card_url:
-        languages = _languages(program)
-        payload["linksModuleData"] = {"uris": [
-            _uri(_https(card.card_url, "card_url"), "card", _label("card_page", languages),
-                 languages)]}
+        uris.append(_uri(_https(card.card_url, "card_url"), "card",
+                         _label("card_page", languages), languages))
+    if card.survey_url:
+        uris.append(_uri(_https(card.survey_url, "survey_url"), "survey",
+                         _label("survey", languages), languages))
+    if uris:
+        payload["linksModuleData"] = {"uris": uris}
     return payload
 
 

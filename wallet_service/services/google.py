@@ -69,6 +69,7 @@ from ..rules import standing
 from ..urls import card_url
 from ..urls import google_callback_url
 from ..urls import google_logo_url
+from ..urls import survey_url
 from . import wallet_events
 from .ledger import reminder_texts
 from .ledger import tier_totals
@@ -192,7 +193,10 @@ def card_view(wallet: GoogleWallet, card: LoyaltyCard, member: Member,
                      {lang: dict((i, x) for i, _, x in words[lang].lines)[line_id]
                       for lang in languages})
         for line_id, _, _ in first.lines)
-    return dataclasses.replace(view, balance=balance, balance_label=label, details=details)
+    survey = (survey_url(wallet.public_url, card.download_token)
+              if card.status == "active" and (program.survey or {}).get("enabled") else None)
+    return dataclasses.replace(view, balance=balance, balance_label=label, details=details,
+                               survey_url=survey)
 
 
 def card_stores(session: Session, program: LoyaltyProgram) -> tuple[GoogleStore, ...]:
