@@ -2,7 +2,7 @@
 
     python bench/e2e.py [--pg-url URL] [--cards 5000] [--distinct 1000] [--earns 200]
                         [--clients 8] [--seconds 5] [--workers 2] [--threads 4]
-                        [--campaign 0]
+                        [--campaign 0] [--only STAGE[,STAGE...]]
 
 Starts the service as a user would: ``wallet-service serve`` (web processes and its
 background worker) on PostgreSQL, in a database of its own that it creates (``--pg-url``,
@@ -28,6 +28,14 @@ with ``--clients`` keep-alive clients where several are used:
 With ``--campaign N`` it then adds N cards in another program with ``COPY`` (not the API),
 starts a second worker (``wallet-service worker``), sends a campaign message to all of them
 and reports the time until every device is pushed and both workers' peak memory.
+
+``--only`` runs some stages and skips the rest (``/healthz``, the yardstick, always runs):
+``latency`` (earn → push), ``fanout`` (the design change and its signing), ``downloads``
+(pass downloads and ``GET /api/v1/members/{id}``, after a fan-out), ``ledger`` (earns by
+amount and batches) and ``campaign`` (with ``--campaign N``); ``--only fanout`` is the quick
+loop for the worker's delivery. The default runs every stage. The worker's CPU seconds per
+1,000 pushes of the fan-out (``/proc``) are printed next to its pushes per second: they move
+less with the machine's load than the rate does.
 
 The machine's load average is printed: other work on the machine moves every figure; the
 ratios to ``/healthz`` of the same run move less. Needs Node.js 18+.
@@ -94,10 +102,12 @@ def create_database(url: str) -> None:
 
 class Memory:
     """Peak resident memory of some processes, sampled every 50 ms (``VmRSS``; the kernel's
-    own ``VmHWM`` counts start-up too)."""
+    own ``VmHWM`` counts start-up too), and of the children of ``parents`` as they start
+    (a worker's signing processes)."""
 
-    def __init__(self, pids: list[int]) -> None:
+    def __init__(self, pids: list[int], parents: tuple[int, ...] = ()) -> None:
         self.pids = pids
+        self.parents = parents
         self.start = {p: rss_mb(p) for p in pids}
         self.peak = dict(self.start)
         self._stop = threading.Event()
@@ -106,13 +116,19 @@ class Memory:
 
     def _sample(self) -> None:
         while not self._stop.wait(0.05):
+            for parent in self.parents:
+                for child in children(parent):
+                    if child not in self.peak:
+                        self.start[child] = self.peak[child] = 0.0
+                        self.pids.append(child)
             for p in self.pids:
                 self.peak[p] = max(self.peak[p], rss_mb(p))
 
     def stop(self) -> str:
         self._stop.set()
         self._thread.join()
-        return ", ".join(f"{self.start[p]:.0f} → peak {self.peak[p]:.0f} MB" for p in self.pids)
+        return ", ".join(f"{self.start[p]:.0f} → peak {self.peak[p]:.0f} MB" if self.start[p]
+                         else f"started, peak {self.peak[p]:.0f} MB" for p in self.pids)
 
 
 def rss_mb(pid: int) -> float:
@@ -123,6 +139,29 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (``/proc/PID/stat``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` started: a worker's signing processes
+    (``WALLET_SIGNING_PROCESSES``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int(
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def background_worker(server_pid: int) -> int:
@@ -318,7 +357,7 @@ def run(args: argparse.Namespace) -> None:
         out["healthz"] = hammer(port, "/healthz", args.clients, args.seconds)
 
         latencies: list[float] = []
-        for member_id, push_token in members[:args.earns]:
+        for member_id, push_token in members[:args.earns] if "latency" in args.only else ():
             watch = apns.expect([push_token])
             sent = time.time()
             status, _ = api.call("POST", f"/api/v1/members/{member_id}/transactions",
@@ -328,39 +367,26 @@ def run(args: argparse.Namespace) -> None:
                 raise SystemExit(f"member {member_id}: no push within 10 s\n"
                                  + log_path.read_text())
             latencies.append(watch.last - sent)
-        out["latency"] = [1000 * x for x in latencies]
-
-        time.sleep(2.5)  # every device's coalescing window is over before the fan-out
-        memory = Memory([worker_pid])
-        watch = apns.expect(t for _, t in members)
-        sent = time.time()
-        status, _ = api.call("PATCH", f"/api/v1/programs/{program['id']}",
-                             {"design": {"background_color": "#102030"}})
-        out["patched"] = time.time() - sent
-        assert status == 200, status
-        if not watch.done.wait(600):
-            raise SystemExit(f"the fan-out did not finish in 10 minutes "
-                             f"({len(watch.waiting)} devices left)\n" + log_path.read_text())
-        assert watch.first is not None
-        out["fanout"] = (watch.last - sent, watch.first - sent, watch.extra,
-                         memory.stop())
-
-        # The worker signs the new passes right behind the pushes; downloads start once
-        # every one is stored (the time it took is reported).
-        wait_signed(args.pg_url, program["id"], cards, timeout=1800)
-        out["signed"] = time.time() - sent
-        out["distinct"] = hammer(port, paths[:args.distinct], args.clients)
-        out["same"] = hammer(port, paths[0], args.clients, args.seconds)
-        out["members"] = hammer(port, [f"/api/v1/members/{m}" for m, _ in members[:args.distinct]],
-                                args.clients, headers={"Authorization": f"Bearer {key}"})
-        earners = [m for m, _ in members[-args.clients:]]
-        out["earn"], earn_latency = tills(port, key, earners, args.seconds)
-        out["earn_ms"] = (1000 * statistics.median(earn_latency),
-                          1000 * percentile(earn_latency, 0.99))
-        out["batch"] = batches(port, key, [m for m, _ in members], args.seconds)
+        if latencies:
+            out["latency"] = [1000 * x for x in latencies]
+            time.sleep(2.5)  # every device's coalescing window is over before the fan-out
+        if "fanout" in args.only or "downloads" in args.only:
+            out.update(fanout(args, api, program, members, apns, worker_pid, log_path))
+        if "downloads" in args.only:
+            out["distinct"] = hammer(port, paths[:args.distinct], args.clients)
+            out["same"] = hammer(port, paths[0], args.clients, args.seconds)
+            out["members"] = hammer(port, [f"/api/v1/members/{m}"
+                                           for m, _ in members[:args.distinct]],
+                                    args.clients, headers={"Authorization": f"Bearer {key}"})
+        if "ledger" in args.only:
+            earners = [m for m, _ in members[-args.clients:]]
+            out["earn"], earn_latency = tills(port, key, earners, args.seconds)
+            out["earn_ms"] = (1000 * statistics.median(earn_latency),
+                              1000 * percentile(earn_latency, 0.99))
+            out["batch"] = batches(port, key, [m for m, _ in members], args.seconds)
         out["healthz_end"] = hammer(port, "/healthz", args.clients, args.seconds)
 
-        if args.campaign:
+        if args.campaign and "campaign" in args.only:
             out["campaign"] = campaign(args, env, port, key, merchant, apns, worker_pid, tmp)
     finally:
         server.terminate()
@@ -372,6 +398,40 @@ def run(args: argparse.Namespace) -> None:
         google.stop()
     report(args, out, cards)
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def fanout(args: argparse.Namespace, api: Client, program: dict[str, Any],
+           members: list[tuple[int, str]], apns: Apns, worker_pid: int,
+           log_path: Path) -> dict[str, Any]:
+    """A design change to every card of ``program``: until every device is pushed, then
+    until every new pass is signed and stored, with the worker's memory and CPU time."""
+    out: dict[str, Any] = {}
+    memory = Memory([worker_pid])
+    signers = children(worker_pid)  # none before the first large fan-out
+    signers_memory = Memory(list(signers), parents=(worker_pid,))
+    cpu = cpu_seconds(worker_pid)
+    signers_cpu = sum(cpu_seconds(p) for p in signers)
+    watch = apns.expect(t for _, t in members)
+    sent = time.time()
+    status, _ = api.call("PATCH", f"/api/v1/programs/{program['id']}",
+                         {"design": {"background_color": "#102030"}})
+    out["patched"] = time.time() - sent
+    assert status == 200, status
+    if not watch.done.wait(600):
+        raise SystemExit(f"the fan-out did not finish in 10 minutes "
+                         f"({len(watch.waiting)} devices left)\n" + log_path.read_text())
+    assert watch.first is not None
+    pushed_cpu = cpu_seconds(worker_pid) - cpu
+    out["fanout"] = (watch.last - sent, watch.first - sent, watch.extra, memory.stop())
+    # The worker signs the new passes right behind the pushes; downloads start once
+    # every one is stored (the time it took is reported).
+    wait_signed(args.pg_url, program["id"], len(members), timeout=1800)
+    out["signed"] = time.time() - sent
+    signers = children(worker_pid)
+    out["fanout_cpu"] = (pushed_cpu, cpu_seconds(worker_pid) - cpu,
+                         sum(cpu_seconds(p) for p in signers) - signers_cpu)
+    out["signers"] = f"{len(signers)} signing process(es): {signers_memory.stop() or '-'}"
+    return out
 
 
 def campaign(args: argparse.Namespace, env: dict[str, str], port: int, key: str,
@@ -389,7 +449,8 @@ def campaign(args: argparse.Namespace, env: dict[str, str], port: int, key: str,
                                   stderr=subprocess.STDOUT)
     try:
         time.sleep(3)
-        memory = Memory([worker_pid, second.pid])
+        memory = Memory([worker_pid, second.pid, *children(worker_pid)],
+                        parents=(worker_pid, second.pid))
         watch = apns.expect(tokens)
         sent = time.time()
         status, body = api.call("POST", f"/api/v1/programs/{program['id']}/campaigns",
@@ -409,7 +470,8 @@ def campaign(args: argparse.Namespace, env: dict[str, str], port: int, key: str,
     return (f"campaign to {args.campaign:,} cards (loaded with COPY in {loaded:.1f} s), two "
             f"workers: request answered in {answered:.2f} s, every device pushed after "
             f"{elapsed:.1f} s = {args.campaign / elapsed:,.0f} pushes/s, {watch.extra} pushes "
-            f"beyond one per device, {signed:,} passes signed ahead; workers' memory {peaks}")
+            f"beyond one per device, {signed:,} passes signed ahead; memory of the two workers, "
+            f"then of their signing processes: {peaks}")
 
 
 def report(args: argparse.Namespace, out: dict[str, Any], cards: int) -> None:
@@ -420,23 +482,43 @@ def report(args: argparse.Namespace, out: dict[str, Any], cards: int) -> None:
           f"worker on PostgreSQL, Node APNs stand-in, Google stand-in, {args.clients} clients")
     print(f"/healthz:                            {h:8,.0f}/s (at the end: "
           f"{out['healthz_end']:,.0f}/s)")
-    ms = out["latency"]
-    print(f"earn -> push, {len(ms)} quiet cards:        p50 {statistics.median(ms):.1f} ms, "
-          f"p99 {percentile(ms, 0.99):.1f} ms")
-    elapsed, first, extra, memory = out["fanout"]
-    print(f"design change -> {cards:,} devices:     {elapsed:.2f} s = "
-          f"{cards / elapsed:,.0f} pushes/s end to end (answered in {out['patched']:.2f} s, "
-          f"first push after {first:.2f} s, {extra} extra; worker memory {memory}; every "
-          f"new pass signed and stored after {out['signed']:.1f} s)")
-    print(f"downloads, {args.distinct:,} distinct cards:     {ratio(out['distinct'], h)}")
-    print(f"downloads, the same card:            {ratio(out['same'], h)}")
-    print(f"GET /api/v1/members/{{id}}:           {ratio(out['members'], h)}")
-    p50, p99 = out["earn_ms"]
-    print(f"earn by amount, {args.clients} tills:            {ratio(out['earn'], h)} "
-          f"(p50 {p50:.1f} ms, p99 {p99:.1f} ms)")
-    print(f"batch earns, 2 clients x 500:        {out['batch']:8,.0f} transactions/s")
+    if "latency" in out:
+        ms = out["latency"]
+        print(f"earn -> push, {len(ms)} quiet cards:        p50 {statistics.median(ms):.1f} ms, "
+              f"p99 {percentile(ms, 0.99):.1f} ms")
+    if "fanout" in out:
+        elapsed, first, extra, memory = out["fanout"]
+        pushed_cpu, signed_cpu, signers_cpu = out["fanout_cpu"]
+        print(f"design change -> {cards:,} devices:     {elapsed:.2f} s = "
+              f"{ratio(cards / elapsed, h)} end to end (answered in {out['patched']:.2f} s, "
+              f"first push after {first:.2f} s, {extra} extra; worker memory {memory}; every "
+              f"new pass signed and stored after {out['signed']:.1f} s)")
+        print(f"worker CPU for the fan-out:          {1000 * pushed_cpu / cards:.2f} s per "
+              f"1,000 pushes until the last push, {1000 * signed_cpu / cards:.2f} s until "
+              f"every pass is signed ({pushed_cpu:.1f} s, {signed_cpu:.1f} s); "
+              f"{out['signers']}, {signers_cpu:.1f} s CPU")
+    if "distinct" in out:
+        print(f"downloads, {args.distinct:,} distinct cards:     {ratio(out['distinct'], h)}")
+        print(f"downloads, the same card:            {ratio(out['same'], h)}")
+        print(f"GET /api/v1/members/{{id}}:           {ratio(out['members'], h)}")
+    if "earn" in out:
+        p50, p99 = out["earn_ms"]
+        print(f"earn by amount, {args.clients} tills:            {ratio(out['earn'], h)} "
+              f"(p50 {p50:.1f} ms, p99 {p99:.1f} ms)")
+        print(f"batch earns, 2 clients x 500:        {out['batch']:8,.0f} transactions/s")
     if "campaign" in out:
         print(out["campaign"])
+
+
+STAGES = ("latency", "fanout", "downloads", "ledger", "campaign")
+
+
+def stages(value: str) -> tuple[str, ...]:
+    chosen = tuple(s.strip() for s in value.split(",") if s.strip())
+    unknown = [s for s in chosen if s not in STAGES]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"stages are {', '.join(STAGES)}; got {value!r}")
+    return chosen
 
 
 def main() -> None:
@@ -452,6 +534,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--campaign", type=int, default=0,
                         help="then a campaign to this many more cards with two workers")
+    parser.add_argument("--only", type=stages, default=STAGES,
+                        help=f"run only these stages, comma-separated: {', '.join(STAGES)} "
+                             "(default: all; /healthz always runs)")
     args = parser.parse_args()
     if shutil.which("node") is None:
         raise SystemExit("Node.js is needed for the APNs stand-in (bench/apns_server.mjs)")

@@ -42,11 +42,14 @@ from typing import Any
 import pytest
 from api_support import Api
 from api_support import make_merchant
+from console_support import make_user
+from sqlalchemy import delete
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
 
 from wallet_service.db import utcnow
+from wallet_service.models import AnalyticsRefresh
 from wallet_service.models import LedgerTransaction
 from wallet_service.models import LoyaltyCard
 from wallet_service.models import Member
@@ -313,6 +316,27 @@ def test_per_location_and_a_location_filter(shop):
     r = api.get("/analytics/staff", query_string=MARCH)
     assert [(i["id"], i["purchases"]) for i in r.json["items"]] == [(None, 5)]
 
+
+
+def test_per_staff_names_the_merchants_own_users(shop, app, other_api):
+    api, location = shop["api"], shop["location"]
+    staff_id, email = make_user(app, api.merchant_id, "staff")
+    stranger_id, _ = make_user(app, other_api.merchant_id, "staff")
+    txn = LedgerTransaction.__table__
+    with app.extensions["wallet"].sessions() as s:
+        # The till's purchases (#7, #8) by the staff user; the reward by an id that is
+        # another merchant's user (it names nobody here).
+        s.execute(update(txn).where(txn.c.location_id == location["id"],
+                                    txn.c.type == "earn").values(staff_user_id=staff_id))
+        s.execute(update(txn).where(txn.c.merchant_id == api.merchant_id,
+                                    txn.c.type == "reward").values(staff_user_id=stranger_id))
+        s.execute(delete(AnalyticsRefresh.__table__))  # recompute every day
+        s.commit()
+    refresh(app)
+    r = api.get("/analytics/staff", query_string=MARCH)
+    assert r.status_code == 200
+    rows = {i["id"]: (i["name"], i["purchases"]) for i in r.json["items"]}
+    assert rows == {staff_id: (email, 2), stranger_id: (None, 0), None: (None, 3)}
 
 def test_tier_distribution_and_movement(shop):
     api = shop["api"]

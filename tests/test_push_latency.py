@@ -26,6 +26,7 @@ from push_support import tokens_of
 from push_support import worker_env
 from serve_support import free_port
 from sqlalchemy import event
+from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import text
@@ -36,7 +37,11 @@ from wallet_service.models import Device as DeviceRow
 from wallet_service.models import LoyaltyCard
 from wallet_service.models import Member
 from wallet_service.models import Registration
+from wallet_service.models import SignedPass
+from wallet_service.services.apple import PassFactory
+from wallet_service.services.wake import wake_workers
 from wallet_service.wakeup import Doorbell
+from wallet_service.wakeup import Notifier
 from wallet_service.wakeup import PostgresListener
 from wallet_service.wakeup import ring_after_commit
 
@@ -165,6 +170,69 @@ def test_on_postgresql_a_commit_wakes_a_waiting_worker(app, api, client, apns, m
                          wakeups=[listener])
     _assert_woken_within(app, api, client, apns, worker, 2.0, ready=lambda: _listening(app))
     assert wait_for(lambda: not _listening(app), seconds=5)  # its connection is closed
+
+
+def test_on_postgresql_the_wake_up_follows_the_commit_and_never_a_rollback(app, api):
+    """The writing transaction sends no NOTIFY (PostgreSQL would serialize the commits of
+    all notifying transactions, WAL flush included): the process notifies once it has
+    committed, on a connection of its own, and not at all after a rollback."""
+    state = app.extensions["wallet"]
+    if state.engine.dialect.name != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite's worker has the doorbell")
+    member = api.member(api.program()["id"])
+    listener = PostgresListener(state.settings.database_url)
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement.upper())
+
+    try:
+        assert listener.wait(0)  # connects and listens
+        with state.sessions() as session:
+            session.execute(insert(CardChange).values(
+                card_id=session.scalar(select(LoyaltyCard.id)), version=1,
+                created_at=dt.datetime.now(dt.UTC)))
+            wake_workers(session)
+            session.rollback()
+        assert not listener.wait(0.5)
+        def committed(conn):
+            statements.append("COMMIT")
+
+        event.listen(state.engine, "before_cursor_execute", seen)
+        event.listen(state.engine, "commit", committed)
+        earn(api, member)
+        event.remove(state.engine, "before_cursor_execute", seen)
+        event.remove(state.engine, "commit", committed)
+        notifying = [i for i, st in enumerate(statements) if "NOTIFY" in st]
+        assert notifying == [len(statements) - 1], statements
+        assert statements[:-1].count("COMMIT") == 1 and statements[-2] == "COMMIT"
+        assert listener.wait(2.0)
+    finally:
+        listener.close()
+
+
+def test_concurrent_wake_ups_share_notifications_and_none_is_missed(app):
+    """Threads that commit while a notification is on its way share the next one; each
+    call returns only after a notification sent after it began."""
+    state = app.extensions["wallet"]
+    if state.engine.dialect.name != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    notifier = Notifier(state.engine)
+    listener = PostgresListener(state.settings.database_url)
+    try:
+        assert listener.wait(0)
+        threads = [threading.Thread(target=lambda: [notifier.notify() for _ in range(25)])
+                   for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert listener.wait(2.0)  # at least one arrived, after every call began
+        assert notifier._covered == 200  # every call is covered by a notification
+        notifier.notify()
+        assert listener.wait(2.0)  # a later call is never skipped
+    finally:
+        listener.close()
 
 
 def test_a_commit_rings_the_doorbell_of_a_waiting_worker(app, api, client, apns, make_worker):
@@ -301,3 +369,35 @@ def test_a_design_change_reaches_2000_devices_exactly_once_over_several_connecti
         statuses = set(s.scalars(select(DeliveryJob.status)))
     assert len(set(tags)) == 2000 and min(tags) > 0
     assert statuses == {"sent"}  # each device's window is open: nothing else waits
+
+
+def test_a_fan_out_split_into_batches_pushes_each_device_once_and_signs_after_the_pushes(
+        app, api, apns_certs, make_worker):
+    """More devices than a batch: claimed, pushed and recorded a batch at a time while
+    sequencing goes on, yet every device is pushed exactly once. Without signing processes
+    the passes are signed once every push is out: signing on a thread beside them would hold
+    the GIL the push loop needs."""
+    program = api.program()
+    expected = _bulk_cards(app, api.merchant_id, program["id"], 500)
+    with ApnsStandIn(certs=apns_certs, topic=PASS_TYPE, max_concurrent_streams=100) as standin:
+        worker = make_worker(apns=standin, push_debounce_seconds=1.0, apns_connections=3)
+        worker.BATCH, worker.SEQUENCE_BATCH = 200, 150
+        worker.pass_factory = factory = PassFactory(worker.settings)
+        pushed_when_signing = []
+        sign = factory._sign
+
+        def counted_sign(*args, **kwargs):
+            pushed_when_signing.append(len(standin.requests))
+            return sign(*args, **kwargs)
+
+        factory._sign = counted_sign
+        api.patch(f"/programs/{program['id']}", {"design": {"background_color": "#102030"}})
+        assert worker.deliver() == 500
+        pushed = Counter(r.token for r in standin.requests)
+        connections = {r.connection for r in standin.requests}
+    assert set(pushed) == expected and set(pushed.values()) == {1}
+    assert len(connections) > 1
+    assert factory.signed == 500 and min(pushed_when_signing) == 500
+    with app.extensions["wallet"].sessions() as s:
+        assert s.scalar(select(func.count()).select_from(SignedPass)) == 500
+        assert set(s.scalars(select(DeliveryJob.status))) == {"sent"}

@@ -21,6 +21,7 @@ from wallet_service.models import LoyaltyCard
 from wallet_service.models import LoyaltyProgram
 from wallet_service.models import SignedPass
 from wallet_service.services.apple import PassFactory
+from wallet_service.signing import SigningProcesses
 
 
 @pytest.fixture
@@ -146,3 +147,31 @@ def test_a_design_change_is_signed_once_per_card_before_the_push(app, api, clien
     assert worker.run_once() == 0 and worker.pass_factory.signed == 3
     with app.extensions["wallet"].sessions() as s:
         assert s.scalar(select(func.count()).select_from(SignedPass)) == 3
+
+
+def test_a_signing_process_signs_a_large_batch_beside_its_pushes(app, api, client,
+                                                                 worker_with_signer):
+    """A batch larger than ``SIGN_BEFORE_PUSH`` goes out at once; a process of its own
+    signs and stores its passes, not the worker's, and downloads serve them."""
+    program = api.program()
+    members = [api.member(program["id"], phone=f"+7 916 000-00-1{i}") for i in range(2)]
+    phones, tokens = register(app, client, members, n_devices=3)
+    web = app.extensions["wallet"].passes
+    before = web.signed
+    assert api.patch(f"/programs/{program['id']}",
+                     {"design": {"background_color": "#102030"}}).status_code == 200
+    worker = worker_with_signer()
+    worker.SIGN_BEFORE_PUSH = 2
+    worker.signing = SigningProcesses(worker.settings, 1)
+    try:
+        assert worker.deliver() == 3
+        assert worker.signing.wait(120)
+        assert worker.signing.signed == 2
+    finally:
+        worker.signing.close()
+    assert worker.pass_factory.signed == 0
+    for phone in phones:
+        assert sorted(phone.sync(tokens)) == sorted(m["serial_number"] for m in members)
+        assert {phone.passes[m["serial_number"]]["backgroundColor"] for m in members} == {
+            "rgb(16, 32, 48)"}
+    assert web.signed == before

@@ -219,3 +219,116 @@ def test_a_batch_posts_its_items_as_the_single_route_would(api):
     assert [i["replayed"] for i in again] == [True, False, True, True, True]
     assert [i["result"] for i in again if i["replayed"]] == [
         i["result"] for i in batched if i["status"] == 201]
+
+
+def _stored(session, member_ids):
+    """What the database keeps of these members' cards, entries, card changes and webhook
+    events, without what differs between two members anyway (ids, times, keys)."""
+    from sqlalchemy import String
+    from sqlalchemy import cast
+    from sqlalchemy import select
+
+    from wallet_service.models import CardChange
+    from wallet_service.models import DeliveryJob
+    from wallet_service.models import LedgerTransaction as T
+    from wallet_service.models import LoyaltyCard as C
+    from wallet_service.models import WebhookDelivery
+    from wallet_service.models import WebhookEvent as E
+
+    out = []
+    for member_id in member_ids:
+        card = session.execute(select(C).where(C.member_id == member_id)).scalar_one()
+        entries = session.execute(
+            select(T.type, T.points, T.stamps, T.amount_minor, T.reason, T.balance_after,
+                   T.tier_after, T.reference_id, cast(T.details, String), T.details.is_(None),
+                   T.idempotency_operation, T.api_key_id, T.natural_key)
+            .where(T.card_id == card.id).order_by(T.id)).all()
+        changes = session.scalars(select(CardChange.version).where(
+            CardChange.card_id == card.id).order_by(CardChange.id)).all()
+        events = []
+        for event in session.scalars(select(E).where(E.member_id == member_id).order_by(E.id)):
+            data = dict(event.payload["data"])
+            data.pop("member_id", None)
+            if "transaction" in data:
+                data["transaction"] = {k: v for k, v in data["transaction"].items()
+                                       if k not in ("id", "member_id", "created_at")}
+            data.pop("transaction_id", None)
+            deliveries = session.scalars(select(WebhookDelivery.id).where(
+                WebhookDelivery.event_id == event.id)).all()
+            jobs = session.scalars(select(DeliveryJob.status).where(
+                DeliveryJob.channel == "webhook", DeliveryJob.target_id.in_(deliveries))).all()
+            events.append((event.type, event.payload["type"], data, len(deliveries), jobs,
+                           event.payload["timestamp"] is not None))
+        out.append(({k: getattr(card, k) for k in (
+            "balance", "tier", "lifetime_points", "lifetime_spend_minor", "stamps", "visits",
+            "version", "message", "reminder")}, entries, changes, events))
+    return out
+
+
+def _post_both_ways(api, program, make_operations):
+    """The same operations, one by one on the single route for two members and as a batch
+    for two others; returns both sets of members."""
+    one = [api.member(program["id"], phone=f"+7 912 222-22-0{n}") for n in range(2)]
+    two = [api.member(program["id"], phone=f"+7 912 222-33-0{n}") for n in range(2)]
+    for body, key in make_operations(*one, "x"):
+        api.post(f"/members/{body['member_id']}/transactions",
+                 {k: v for k, v in body.items() if k != "member_id"},
+                 headers={"Idempotency-Key": key})
+    r = batch(api, [{**body, "idempotency_key": key} for body, key in make_operations(*two, "y")])
+    assert r.status_code == 200, r.json
+    return one, two
+
+
+def _mixed(a, b, k):
+    return [({"member_id": a["id"], "type": "earn", "amount": "250"}, f"{k}1"),
+            ({"member_id": b["id"], "type": "redeem", "points": 50}, f"{k}2"),  # too much
+            ({"member_id": a["id"], "type": "earn", "lines": [
+                {"amount": "10", "sku": "cig-1"}, {"amount": "90.50", "category": "food"}]},
+             f"{k}3"),
+            ({"member_id": a["id"], "type": "redeem", "points": 5, "reason": "café"}, f"{k}4"),
+            ({"member_id": a["id"], "type": "earn", "points": 20}, f"{k}5"),  # to Gold
+            ({"member_id": b["id"], "type": "adjust", "points": 4, "reason": "fix"}, f"{k}6")]
+
+
+def test_a_batch_stores_the_rows_single_requests_store(api, session):
+    """Entries (their details as stored, JSON ``null`` included), cards and card changes
+    written set-based are those the single route writes."""
+    program = api.program(tiers=[{"name": "Silver", "threshold": 0},
+                                 {"name": "Gold", "threshold": 30}],
+                          excluded={"skus": ["cig-1"]})
+    one, two = _post_both_ways(api, program, _mixed)
+    single = _stored(session, [m["id"] for m in one])
+    batched = _stored(session, [m["id"] for m in two])
+    assert batched == single
+    assert [len(entries) for _, entries, _, _ in batched] == [4, 1]
+    assert batched[0][0]["tier"] == "Gold"
+
+
+def test_a_batch_records_the_webhook_events_single_requests_record(api, session):
+    """For a merchant with endpoints the batch is still set-based, and records the same
+    events, deliveries and jobs as the same operations posted one by one."""
+    for events in (["transaction.created", "tier.changed"], ["tier.changed"]):
+        r = api.post("/webhooks", {"url": "https://hooks.example.com/in", "events": events})
+        assert r.status_code == 201, r.json
+    program = api.program(tiers=[{"name": "Silver", "threshold": 0},
+                                 {"name": "Gold", "threshold": 30}],
+                          excluded={"skus": ["cig-1"]})
+    one, two = _post_both_ways(api, program, _mixed)
+    single = _stored(session, [m["id"] for m in one])
+    batched = _stored(session, [m["id"] for m in two])
+    assert batched == single
+    kinds = [(kind, deliveries) for kind, _, _, deliveries, _, _ in batched[0][3]]
+    created, changed = ("transaction.created", 1), ("tier.changed", 2)
+    assert kinds == [created, created, changed, created, created]
+
+
+def test_a_batch_items_key_is_bound_to_the_body_the_single_route_binds():
+    from dataclasses import asdict
+    from decimal import Decimal
+
+    from wallet_service.services import transactions as t
+
+    op = t.Operation(type="earn", amount=Decimal("12.50"), reason="r", lines=(
+        t.Line(Decimal("10"), sku="a"), t.Line(Decimal("2.5"), category="c")))
+    assert t._body(op) == asdict(op)
+    assert t._body(t.Operation(type="redeem", points=3)) == asdict(t.Operation("redeem", 3))

@@ -44,6 +44,13 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _count(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("must be a whole number of 0 or more")
+    return number
+
+
 def _log_level(value: str) -> str:
     value = value.upper()
     if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -270,6 +277,10 @@ SETTINGS: tuple[Setting, ...] = (
             "wakes it: PostgreSQL `NOTIFY`, or `serve`'s own signal on SQLite)."),
     Setting("WORKER_LEASE_SECONDS", _seconds, 60.0,
             "A claimed job returns to the queue after this long if its worker died."),
+    Setting("SIGNING_PROCESSES", _count, 1,
+            "Processes each worker signs new passes in ahead of the downloads its pushes "
+            "cause, beside the pushes and at a lower CPU priority (PostgreSQL). 0, and always "
+            "on SQLite: the worker signs them itself once the pushes are out."),
     Setting("PUSH_MAX_ATTEMPTS", _positive_int, 10, "Tries before a push is marked failed."),
     Setting("WEBHOOKS_ALLOW_PRIVATE", _flag, False,
             "Let webhook endpoints be at private, loopback or link-local addresses (an "
@@ -340,6 +351,7 @@ class Settings:
     push_debounce_seconds: float
     worker_poll_seconds: float
     worker_lease_seconds: float
+    signing_processes: int
     push_max_attempts: int
     webhooks_allow_private: bool
     webhook_timeout_seconds: float

@@ -510,7 +510,9 @@ class DeliveryJob(Base):
     deleted."""
 
     __tablename__ = "delivery_jobs"
-    __table_args__ = (Index("ix_delivery_jobs_claim", "channel", "status", "available_at"),)
+    __table_args__ = (Index("ix_delivery_jobs_claim", "channel", "status", "available_at"),
+                      # Sequencing looks up each device's waiting and in-flight jobs.
+                      Index("ix_delivery_jobs_target", "channel", "target_id"))
 
     id: Mapped[bigint_pk]
     channel: Mapped[str] = mapped_column(String(10))
@@ -962,3 +964,35 @@ class AnalyticsRefresh(Base):
     refreshed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     # Null until the first refresh is done.
     through: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class ImportJob(Base):
+    """A CSV import started in the console and run by the worker (``services.import_jobs``):
+    ``queued``, then ``running`` (leased to one worker until ``lease_until``, which each
+    chunk's progress extends; a worker that died leaves it to be taken again), then ``done``
+    with the report or ``failed`` with the error. ``rows_done`` of ``rows_total`` is the
+    progress the page shows. ``data`` holds the uploaded file until the job ends (the file
+    is personal data: it is not kept afterwards)."""
+
+    __tablename__ = "import_jobs"
+    __table_args__ = (Index("ix_import_jobs_merchant_id_id", "merchant_id", "id"),
+                      Index("ix_import_jobs_status_id", "status", "id"))
+
+    id: Mapped[bigint_pk]
+    merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id"))
+    program_id: Mapped[int] = mapped_column(BigId, ForeignKey("loyalty_programs.id"))
+    created_by: Mapped[int] = mapped_column(BigId, ForeignKey("console_users.id"))
+    created_ip: Mapped[str | None] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(255))
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    mapping: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rows_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rows_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[created_at]
+    started_at: Mapped[dt.datetime | None]
+    lease_until: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]

@@ -9,6 +9,7 @@ neither needs the other: the worker runs without a Flask app.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
@@ -27,6 +28,8 @@ from .ratelimit import SharedRequestRate
 from .ratelimit import make_storage
 from .services.apple import PassFactory
 from .services.google import GoogleWallet
+from .wakeup import Notifier
+from .wakeup import notify_after_commit
 
 
 @dataclass
@@ -56,6 +59,8 @@ class WalletState:
     openapi: dict[str, Any] | None = None
     _push: PushClient | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: Stops waking the workers after commits (``wakeup.notify_after_commit``).
+    _stop_waking: Callable[[], None] | None = field(default=None, repr=False)
 
     @property
     def push(self) -> PushClient:
@@ -72,6 +77,8 @@ class WalletState:
 
     def close(self) -> None:
         """Release connections: the push client, Google's, the database pool."""
+        if self._stop_waking is not None:
+            self._stop_waking()
         if self._push is not None:
             self._push.close()
         self.google.client.close()
@@ -88,10 +95,16 @@ def build_state(settings: Settings) -> WalletState:
     def limiter(name: str, per_minute: int) -> RateLimiter:
         return RateLimiter(per_minute, storage=storage, name=name)
 
+    sessions = make_sessionmaker(engine)
+    stop_waking = None
+    if engine.dialect.name == "postgresql":
+        # On SQLite, ``serve`` has its web processes ring the worker's doorbell instead.
+        stop_waking = notify_after_commit(sessions, Notifier(engine))
     return WalletState(
         settings=settings,
         engine=engine,
-        sessions=make_sessionmaker(engine),
+        sessions=sessions,
+        _stop_waking=stop_waking,
         passes=PassFactory(settings),
         google=make_google(settings, storage),
         limiters=Limiters(

@@ -1,9 +1,11 @@
 """How a worker learns of a new card change at once instead of by polling.
 
-* **PostgreSQL.** A transaction that publishes a change also runs ``pg_notify`` on
-  ``outbox.CHANNEL`` (``services.outbox``). PostgreSQL delivers the notification when that
-  transaction commits, never before and never after a rollback, to every worker listening on
-  a connection of its own (:class:`PostgresListener`): any number of workers, on any hosts.
+* **PostgreSQL.** After a commit that published a change, the process sends ``NOTIFY`` on
+  ``outbox.CHANNEL`` (:func:`notify_after_commit`, never after a rollback) to every worker
+  listening on a connection of its own (:class:`PostgresListener`): any number of workers,
+  on any hosts. The notification goes in a transaction of its own, not inside the writing
+  one: PostgreSQL serializes the commits of all transactions that notified, their WAL
+  flushes included, which held concurrent writes to a few hundred per second.
 * **SQLite** (``wallet-service serve``). The worker process binds a :class:`Doorbell`, a UDP
   socket on 127.0.0.1, before the web processes start; each web process rings it after a
   commit that published a change (:func:`ring_after_commit`).
@@ -18,10 +20,13 @@ from __future__ import annotations
 import logging
 import select
 import socket
+import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 from typing import Protocol
 
+from sqlalchemy import Engine
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -88,22 +93,84 @@ def ring(address: Address) -> None:
 def ring_after_commit(sessions: sessionmaker[Session], address: Address) -> Callable[[], None]:
     """Ring the doorbell at ``address`` after every commit of a session from ``sessions``
     that published a card change; returns a function that stops doing so."""
+    return after_commit_that_changed(sessions, lambda: ring(address))
 
-    def committed(session: Session) -> None:
-        if session.info.pop(CHANGED, False):
-            ring(address)
 
-    def rolled_back(session: Session, _previous: Any) -> None:
-        session.info.pop(CHANGED, None)
+#: The wake-ups to run after a commit that changed something, per ``sessionmaker``.
+_WAKERS: weakref.WeakKeyDictionary[Any, list[Callable[[], None]]] = \
+    weakref.WeakKeyDictionary()
+_WAKERS_LOCK = threading.Lock()
 
-    event.listen(sessions, "after_commit", committed)
-    event.listen(sessions, "after_soft_rollback", rolled_back)
+
+def after_commit_that_changed(sessions: sessionmaker[Session], wake: Callable[[], None]
+                              ) -> Callable[[], None]:
+    """Call ``wake`` after every commit of a session from ``sessions`` that published a
+    change (:data:`CHANGED`), never after a rollback; returns a function that stops doing
+    so. Every wake-up registered on ``sessions`` runs for each such commit."""
+    with _WAKERS_LOCK:
+        wakers = _WAKERS.get(sessions)
+        if wakers is None:
+            wakers = _WAKERS[sessions] = []
+
+            def committed(session: Session) -> None:
+                if session.info.pop(CHANGED, False):
+                    for waker in list(wakers):
+                        waker()
+
+            def rolled_back(session: Session, _previous: Any) -> None:
+                session.info.pop(CHANGED, None)
+
+            event.listen(sessions, "after_commit", committed)
+            event.listen(sessions, "after_soft_rollback", rolled_back)
+        wakers.append(wake)
 
     def stop() -> None:
-        event.remove(sessions, "after_commit", committed)
-        event.remove(sessions, "after_soft_rollback", rolled_back)
+        with _WAKERS_LOCK:
+            if wake in wakers:
+                wakers.remove(wake)
 
     return stop
+
+
+class Notifier:
+    """Sends ``NOTIFY`` on ``outbox.CHANNEL`` in a transaction of its own, on a pooled
+    connection of ``engine`` (autocommit: a notification alone writes nothing to flush, so
+    it costs what a ``SELECT 1`` does). Threads that ask while a notification is being sent
+    share the next one: each call returns once a notification sent after it began has gone
+    out, so a worker woken by it sees the caller's commit."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._asked = 0  # calls so far
+        self._covered = 0  # calls a sent notification came after
+        self._counting = threading.Lock()
+        self._sending = threading.Lock()
+
+    def notify(self) -> None:
+        """Wake the listening workers; never fails (their poll covers a lost wake-up)."""
+        with self._counting:
+            self._asked += 1
+            ticket = self._asked
+        with self._sending:
+            if self._covered >= ticket:
+                return
+            with self._counting:
+                upto = self._asked
+            try:
+                with self._engine.connect().execution_options(
+                        isolation_level="AUTOCOMMIT") as conn:
+                    conn.exec_driver_sql(f"NOTIFY {CHANNEL}")
+            except Exception as exc:  # noqa: BLE001 - a wake-up must not fail a request
+                log.warning("could not wake the workers: %s", exc)
+                return
+            self._covered = upto
+
+
+def notify_after_commit(sessions: sessionmaker[Session], notifier: Notifier
+                        ) -> Callable[[], None]:
+    """Have ``notifier`` wake the workers after every commit of a session from
+    ``sessions`` that published a change; returns a function that stops doing so."""
+    return after_commit_that_changed(sessions, notifier.notify)
 
 
 class PostgresListener:

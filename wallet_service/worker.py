@@ -1,5 +1,6 @@
 """The background worker: sequences card changes and delivers pushes (see services.outbox),
-and runs each merchant's daily automations when its local day begins (services.automations).
+and runs each merchant's daily automations when its local day begins (services.automations)
+and the console's CSV imports (services.import_jobs).
 
 Run as ``wallet-service worker`` (any number of them, on PostgreSQL), or inside
 ``wallet-service serve`` for the embedded default. A commit that publishes a change wakes it
@@ -12,8 +13,10 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import logging
+import queue
 import random
 import threading
+import time
 from collections.abc import Callable
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -27,6 +30,7 @@ from . import metrics
 from . import tracing
 from .config import Settings
 from .db import utcnow
+from .errors import WalletError
 from .google import GoogleRateLimited
 from .google import GoogleUnavailable
 from .google import GoogleWalletError
@@ -38,26 +42,35 @@ from .services import apple as apple_cards
 from .services import automations
 from .services import campaign_planning
 from .services import google as google_cards
+from .services import import_jobs
 from .services import outbox
 from .services import webhook_delivery
+from .signing import SigningProcesses
 from .state import WalletState
 from .wakeup import PostgresListener
 from .wakeup import WakeSource
 
 log = logging.getLogger(__name__)
 
-_Batch = tuple[list[outbox.Claimed], Future[list[PushResult]]]
 
 
 class Worker:
     #: Pushes claimed, sent and recorded together: large enough that the database does a
-    #: few statements per thousands of devices, small enough that two batches in flight
-    #: keep memory flat.
+    #: few statements per thousands of devices, small enough that the batches in flight
+    #: (``IN_FLIGHT``) keep memory flat.
     BATCH = 2000
-    #: Passes of a batch signed before its push goes out (:meth:`deliver`).
+    #: Batches on their way at once (each pushed, then recorded, on a thread of its own):
+    #: the next one's pushes queue behind the ones on the wire while this thread sequences
+    #: and claims.
+    IN_FLIGHT = 3
+    #: A pass's first batch of at most this many pushes has its passes signed before the
+    #: push goes out (:meth:`deliver`); the others' are signed beside or after the pushes.
     SIGN_BEFORE_PUSH = 100
     #: Changes sequenced in one transaction.
     SEQUENCE_BATCH = 2000
+    #: While a backlog is sequenced, how often the queue's statistics are refreshed
+    #: (:func:`.services.outbox.refresh_statistics`), in seconds.
+    STATISTICS_EVERY = 10.0
     #: A pass that found nothing waits at least this long, even when a job is due (one that
     #: another worker holds, say), so an idle worker never spins.
     MIN_WAIT = 0.05
@@ -70,6 +83,8 @@ class Worker:
     ANALYTICS_EVERY = dt.timedelta(minutes=5)
     ANALYTICS_LOOK = 10.0
     ANALYTICS_START_DELAY = 10.0
+    #: How often :meth:`run`'s import thread looks for console imports when nothing woke it.
+    IMPORTS_LOOK = 5.0
 
     def __init__(
         self,
@@ -82,10 +97,14 @@ class Worker:
         rng: random.Random | None = None,
         wakeups: Sequence[WakeSource] = (),
         pass_factory: apple_cards.PassFactory | None = None,
+        signing: SigningProcesses | None = None,
     ) -> None:
         self.sessions = sessions
         #: Signs the passes a push is about to make devices download (:meth:`sign_ahead`).
         self.pass_factory = pass_factory
+        #: Processes that sign a large batch's passes beside its pushes (``signing``); without
+        #: them this process signs them once the pushes are out.
+        self.signing = signing if pass_factory is not None else None
         self.push = push
         self.google = google if google is not None and google.enabled else None
         self.settings = settings
@@ -100,6 +119,7 @@ class Worker:
         self._last_housekeeping: dt.date | None = None
         self._daily_looked: dt.datetime | None = None
         self._woken = threading.Event()
+        self._imports_woken = threading.Event()
         self._stopping = threading.Event()  # run()'s stop: a long fan-out ends early
         #: Passes :meth:`run` has finished, for a look from outside (is it alive, idle?).
         self.passes = 0
@@ -112,6 +132,10 @@ class Worker:
         if not state.settings.is_sqlite:
             wakeups.append(PostgresListener(state.settings.database_url))
         kwargs.setdefault("pass_factory", state.passes)
+        if (state.settings.signing_processes and not state.settings.is_sqlite
+                and kwargs["pass_factory"] is not None):
+            kwargs.setdefault("signing", SigningProcesses(state.settings,
+                                                          state.settings.signing_processes))
         return cls(sessions=state.sessions, push=state.push, settings=state.settings,
                    google=state.google, wakeups=wakeups, **kwargs)
 
@@ -151,6 +175,66 @@ class Worker:
                     log.exception("analytics refresh of merchant %s failed; retrying later",
                                   merchant_id)
         return done
+
+    def imports(self, *, chunk: int = import_jobs.CHUNK) -> int:
+        """Run the console's queued imports one after another (``services.import_jobs``);
+        returns how many ran. Each import is one transaction with its report; the rows done
+        are recorded after each ``chunk`` rows in short transactions of their own (not on
+        SQLite, where the import's transaction holds the only write lock)."""
+        ran = 0
+        while not self._stopping.is_set():
+            lease = dt.timedelta(seconds=self.settings.worker_lease_seconds)
+            with self.sessions() as session:
+                job = import_jobs.claim(session, now=self.clock(), lease=lease)
+                session.commit()
+            if job is None:
+                return ran
+            self._run_import(job, lease, chunk)
+            ran += 1
+        return ran
+
+    def _run_import(self, job: import_jobs.Claimed, lease: dt.timedelta, chunk: int) -> None:
+        def progress(done: int, total: int) -> None:
+            with self.sessions() as session:
+                held = import_jobs.record_progress(session, job, done, total,
+                                                   now=self.clock(), lease=lease)
+                session.commit()
+            if not held:
+                raise import_jobs.TakenOver(job.id)
+
+        run = tracing.bind(f"import-{job.id}")
+        try:
+            with self.sessions() as session:
+                try:
+                    report = import_jobs.run(
+                        session, job, default_region=self.settings.default_region,
+                        progress=None if self.settings.is_sqlite else progress, chunk=chunk)
+                    if not import_jobs.finish(session, job, report, now=self.clock()):
+                        raise import_jobs.TakenOver(job.id)
+                    session.commit()
+                except import_jobs.TakenOver:
+                    session.rollback()
+                    log.warning("import job %d was taken over by another worker (its lease "
+                                "ran out); its run here is rolled back", job.id)
+                    return
+                except WalletError as exc:
+                    session.rollback()
+                    error = exc.message
+                    log.info("import job %d failed: %s", job.id, error)
+                except Exception:
+                    session.rollback()
+                    error = import_jobs.CRASHED
+                    log.exception("import job %d failed", job.id)
+                else:
+                    log.info("import job %d done: %d rows, %d imported, %d existing, "
+                             "%d rejected", job.id, report.rows, report.imported,
+                             report.existing, len(report.rejected))
+                    return
+            with self.sessions() as session:
+                import_jobs.fail(session, job, error, now=self.clock())
+                session.commit()
+        finally:
+            tracing.unbind(run)
 
     def scheduled_campaigns(self) -> int:
         """Send the campaigns scheduled from the console whose local time has come
@@ -232,52 +316,97 @@ class Worker:
     def deliver(self) -> int:
         """Push every due job; returns how many pushes were sent.
 
-        The connection to APNs never waits for the database: while one batch is on its way,
-        changes that arrived meanwhile are sequenced and the next batch is claimed and
-        handed to the push client behind it; only then is the first batch's outcome
-        recorded. At most two batches are in flight, so memory stays flat however large
-        the fan-out."""
+        The connection to APNs never waits for the database: while batches are on their
+        way, changes that arrived meanwhile are sequenced and the next batch is claimed and
+        handed to the push client behind them; each batch's outcome is recorded by the
+        thread that sent it, once APNs answered, in a transaction of its own. At most
+        ``IN_FLIGHT`` batches are on their way, so memory stays flat however large the
+        fan-out.
+
+        The new passes are signed once for every process (:meth:`sign_ahead`). A small
+        batch (a change to a few cards) is signed before its push goes out, so every
+        download finds a ready file. A large one's pushes leave at the APNs client's pace,
+        not the signer's: its passes are signed beside them by the signing processes, or,
+        without them, here once every push is out (on a thread of this process, signing
+        would hold the GIL the push loop needs). A device that asks before its pass is
+        stored gets it signed by the web."""
         sent = 0
-        in_flight: collections.deque[_Batch] = collections.deque()
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="push-send") as senders, \
-                ThreadPoolExecutor(max_workers=1, thread_name_prefix="pass-sign") as signer:
+        in_flight: collections.deque[Future[None]] = collections.deque()
+        after: list[int] = []  # devices whose passes are signed once the pushes are out
+        progress: queue.SimpleQueue[int] = queue.SimpleQueue()  # batches sequenced meanwhile
+        with ThreadPoolExecutor(max_workers=self.IN_FLIGHT + 1,
+                                thread_name_prefix="push-send") as senders:
+            # The first changes are sequenced here, so a change to a few cards is claimed at
+            # once; a larger backlog is sequenced on a thread of its own while this one
+            # claims what is due (as another worker would: the queue is shared).
+            sequencing: Future[None] | None = None
+            if self._sequence_batch() == self.SEQUENCE_BATCH:
+                sequencing = senders.submit(self._sequence_rest, progress)
             first = True
             while True:
-                sequenced = self._sequence_batch()
+                # Looked at before the claim: a sequencer done by now has nothing unclaimed.
+                busy = sequencing is not None and not sequencing.done()
                 claimed = self._claim(end_windows=first)
                 first = False
                 if claimed:
-                    # The first passes of a batch are signed before its push goes out (a
-                    # change to a few cards: every download finds a ready file); the rest
-                    # right behind it, on a thread of their own, so that a fan-out's pushes
-                    # leave at the APNs client's speed, not at the signer's. A device
-                    # that asks before its pass is stored gets it signed by the web.
-                    self.sign_ahead(claimed[:self.SIGN_BEFORE_PUSH])
-                    tokens = [c.push_token for c in claimed]
-                    in_flight.append((claimed, senders.submit(self.push.send, tokens)))
-                    if len(claimed) > self.SIGN_BEFORE_PUSH:
-                        signer.submit(self.sign_ahead, claimed[self.SIGN_BEFORE_PUSH:])
+                    devices = [c.device_id for c in claimed]
+                    # The tail of a fan-out is no small change: it waits for no signing.
+                    small = not sent and len(claimed) <= self.SIGN_BEFORE_PUSH
+                    if small:
+                        self.sign_ahead(devices)
+                    in_flight.append(senders.submit(self._push_and_record, claimed))
+                    if not small and self.signing is not None:
+                        self.signing.submit(devices)
+                    elif not small and self.pass_factory is not None:
+                        after.extend(devices)
                     sent += len(claimed)
                 # A full batch means more may be waiting; anything that arrives after a
                 # partial one wakes the worker for another pass.
-                more = ((sequenced == self.SEQUENCE_BATCH or len(claimed) == self.BATCH)
-                        and not self._stopping.is_set())
-                while len(in_flight) > 1 or (in_flight and not more):
-                    self._record(*in_flight.popleft())
+                more = (busy or len(claimed) == self.BATCH) and not self._stopping.is_set()
+                while len(in_flight) >= self.IN_FLIGHT or (in_flight and not more):
+                    in_flight.popleft().result()
                 if not more:
-                    return sent
+                    break
+                if len(claimed) < self.BATCH:
+                    # The sequencer is behind: wait for its next batch, not claim a few.
+                    try:
+                        progress.get(timeout=self.RELAY_SLICE)
+                    except queue.Empty:
+                        pass
+            if sequencing is not None:
+                sequencing.result()
+        for start in range(0, len(after), self.BATCH):
+            if self._stopping.is_set():
+                break  # the web signs what is left
+            self.sign_ahead(after[start:start + self.BATCH])
+        return sent
 
-    def sign_ahead(self, claimed: list[outbox.Claimed]) -> int:
-        """Sign and store, once for every process, the new versions of the passes on the
-        devices about to be pushed, so that what the push wakes downloads ready files
+    def _sequence_rest(self, progress: queue.SimpleQueue[int]) -> None:
+        """Sequence batch after batch until one is not full, saying how many each had. The
+        queue's statistics are refreshed first, and every ``STATISTICS_EVERY`` seconds: a
+        backlog this large arrived faster than autovacuum refreshes them."""
+        refreshed = -self.STATISTICS_EVERY
+        while not self._stopping.is_set():
+            if time.monotonic() - refreshed >= self.STATISTICS_EVERY:
+                with self.sessions() as session:
+                    outbox.refresh_statistics(session)
+                    session.commit()
+                refreshed = time.monotonic()
+            sequenced = self._sequence_batch()
+            progress.put(sequenced)
+            if sequenced < self.SEQUENCE_BATCH:
+                return
+
+    def sign_ahead(self, device_ids: Sequence[int]) -> int:
+        """Sign and store, once for every process, the new versions of the passes on these
+        devices, about to be pushed, so that what the push wakes downloads ready files
         (:func:`.services.apple.sign_ahead`). A failure here holds up no push: the web
         processes sign what is missing."""
-        if self.pass_factory is None or not claimed:
+        if self.pass_factory is None or not device_ids:
             return 0
         try:
             with self.sessions() as session:
-                signed = apple_cards.sign_ahead(session, self.pass_factory,
-                                                [c.device_id for c in claimed])
+                signed = apple_cards.sign_ahead(session, self.pass_factory, list(device_ids))
                 session.commit()
         except Exception:
             log.exception("signing passes ahead of a push failed; downloads sign them")
@@ -295,9 +424,10 @@ class Worker:
             session.commit()
         return claimed
 
-    def _record(self, claimed: list[outbox.Claimed],
-                sending: Future[list[PushResult]]) -> None:
-        results = sending.result()
+    def _push_and_record(self, claimed: list[outbox.Claimed]) -> None:
+        self._record(claimed, self.push.send([c.push_token for c in claimed]))
+
+    def _record(self, claimed: list[outbox.Claimed], results: list[PushResult]) -> None:
         with self.sessions() as session:
             outbox.record_outcomes(
                 session, list(zip(claimed, results, strict=True)), now=self.clock(),
@@ -397,6 +527,7 @@ class Worker:
     def wake(self) -> None:
         """Start the next pass now (a waiting :meth:`run` returns from its wait)."""
         self._woken.set()
+        self._imports_woken.set()
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set. After each pass it waits for a wake-up (a commit that
@@ -418,6 +549,10 @@ class Worker:
         rollups = threading.Thread(target=self._analytics_loop, args=(stop,),
                                    name="worker-analytics", daemon=True)
         rollups.start()
+        # An import holds its transaction for a minute or more: a thread of its own too.
+        importer = threading.Thread(target=self._imports_loop, args=(stop,),
+                                    name="worker-imports", daemon=True)
+        importer.start()
         try:
             while not stop.is_set():
                 self._woken.clear()  # a wake-up from now on means another pass
@@ -431,10 +566,14 @@ class Worker:
                 self._woken.wait(wait)
         finally:
             stop.set()
+            if self.signing is not None:
+                self.signing.close()
             for relay in relays:
                 relay.join()
             # A refresh cut short rolls back; the next worker does it again.
             rollups.join(timeout=self.RELAY_SLICE)
+            # So does an import cut short: its job is taken again when its lease runs out.
+            importer.join(timeout=self.RELAY_SLICE)
         log.info("worker stopped")
 
     def _analytics_loop(self, stop: threading.Event) -> None:
@@ -446,6 +585,15 @@ class Worker:
             except Exception:
                 log.exception("analytics pass failed; retrying")
             stop.wait(self.ANALYTICS_LOOK)
+
+    def _imports_loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self._imports_woken.clear()  # a wake-up from now on means another look
+            try:
+                self.imports()
+            except Exception:
+                log.exception("import pass failed; retrying")
+            self._imports_woken.wait(self.IMPORTS_LOOK)
 
     def _idle_wait(self, found: int) -> float:
         """Seconds until the next waiting job falls due, within ``[0 or MIN_WAIT, poll]``."""
@@ -461,6 +609,7 @@ class Worker:
     def _wake_on(self, stop: threading.Event) -> None:
         stop.wait()
         self._woken.set()
+        self._imports_woken.set()
 
     def _relay(self, source: WakeSource, stop: threading.Event) -> None:
         """Turn a wake-up source's news into :meth:`wake` until ``stop``."""

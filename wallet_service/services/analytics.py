@@ -70,6 +70,7 @@ from ..models import AnalyticsCohort
 from ..models import AnalyticsDay
 from ..models import AnalyticsProgramDay
 from ..models import AnalyticsRefresh
+from ..models import ConsoleUser
 from ..models import Coupon
 from ..models import CouponGrant
 from ..models import LedgerTransaction
@@ -1108,6 +1109,12 @@ def _tills(session: Session, sc: Scope, column: str) -> list[Till]:
     if column == "location_id":
         labels = dict(session.execute(select(Location.id, Location.name)
                                       .where(Location.merchant_id == sc.merchant_id))
+                      .all())
+    elif column == "staff_id":
+        # A staff user is named by the e-mail they sign in with (console users have no
+        # other name); only the merchant's own users, as for the stores.
+        labels = dict(session.execute(select(ConsoleUser.id, ConsoleUser.email)
+                                      .where(ConsoleUser.merchant_id == sc.merchant_id))
                       .all())
     out = []
     for r in session.execute(query):

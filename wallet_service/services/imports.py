@@ -63,10 +63,8 @@ from typing import Any
 
 from sqlalchemy import JSON
 from sqlalchemy import String
-from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import select
-from sqlalchemy import text
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -87,6 +85,7 @@ from ..rules import tier_for
 from ..rules import tier_rank
 from ..rules import to_minor
 from ..validation import EMAIL
+from .bulk import new_ids
 from .members import new_card_number
 from .members import new_referral_code
 from .members import normalize_phone
@@ -676,18 +675,6 @@ def _unique_codes(session: Session, count: int) -> tuple[list[str], list[str]]:
     return serials, referrals
 
 
-def _new_ids(session: Session, table: Any, count: int) -> list[int]:
-    """``count`` ids for new rows of ``table``: from its sequence on PostgreSQL; on SQLite
-    after the highest, which is safe because the transaction holds the database's write
-    lock from its start (``BEGIN IMMEDIATE``)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return list(session.scalars(
-            text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
-            {"t": table.name, "n": count}))
-    start = int(session.scalar(select(func.coalesce(func.max(table.c.id), 0))) or 0) + 1
-    return list(range(start, start + count))
-
-
 def _bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
     """Insert ``rows`` (with their ids): ``COPY`` on PostgreSQL, where a multi-row
     ``INSERT`` of thousands of parameters costs more to send than to run; one prepared
@@ -711,7 +698,7 @@ def _bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> No
 def _insert(session: Session, merchant_id: int, program: _Program, rows: list[_Row],
             now: dt.datetime, today: dt.date) -> None:
     """Members, cards, ledger rows and lots of ``rows``: one bulk statement each."""
-    member_ids = _new_ids(session, MEMBERS, len(rows))
+    member_ids = new_ids(session, MEMBERS, len(rows))
     _bulk_insert(session, MEMBERS, [
         {"id": member_id, "merchant_id": merchant_id, "program_id": program.id,
          "name": r.name, "phone": r.phone, "email": r.email, "birthday": r.birthday,
@@ -720,7 +707,7 @@ def _insert(session: Session, merchant_id: int, program: _Program, rows: list[_R
         for member_id, r in zip(member_ids, rows, strict=True)])
     cards = [_card_for(r, program) for r in rows]
     serials, referrals = _unique_codes(session, len(rows))
-    card_ids = _new_ids(session, CARDS, len(rows))
+    card_ids = new_ids(session, CARDS, len(rows))
     _bulk_insert(session, CARDS, [
         {"id": card_id, "merchant_id": merchant_id, "program_id": program.id,
          "member_id": member_id, "serial_number": serial,
@@ -735,7 +722,7 @@ def _insert(session: Session, merchant_id: int, program: _Program, rows: list[_R
             card_ids, member_ids, serials, referrals, cards, rows, strict=True)])
     entries = [(card_id, c, r) for card_id, c, r in zip(card_ids, cards, rows, strict=True)
                if c.entry_points or r.stamps or r.tier is not None]
-    txn_ids = _new_ids(session, TXN, len(entries)) if entries else []
+    txn_ids = new_ids(session, TXN, len(entries)) if entries else []
     _bulk_insert(session, TXN, [
         {"id": txn_id, "merchant_id": merchant_id, "card_id": card_id, "type": "adjust",
          "points": c.entry_points, "stamps": r.stamps, "amount_minor": None,
@@ -748,7 +735,7 @@ def _insert(session: Session, merchant_id: int, program: _Program, rows: list[_R
         lots = [(card_id, txn_id, c.entry_points)
                 for txn_id, (card_id, c, _r) in zip(txn_ids, entries, strict=True)
                 if c.entry_points > 0]
-        lot_ids = _new_ids(session, LOTS, len(lots)) if lots else []
+        lot_ids = new_ids(session, LOTS, len(lots)) if lots else []
         _bulk_insert(session, LOTS, [
             {"id": lot_id, "card_id": card_id, "transaction_id": txn_id, "points": points,
              "remaining": points, "expires_on": expires, "created_at": now}

@@ -62,6 +62,7 @@ from sqlalchemy import ColumnElement
 from sqlalchemy import and_
 from sqlalchemy import bindparam
 from sqlalchemy import case
+from sqlalchemy import exists
 from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import or_
@@ -88,6 +89,7 @@ from ..rules import apply_points
 from ..rules import take_back_stamps
 from ..rules import tier_for
 from ..rules import tier_rank
+from . import bulk
 from . import webhooks
 from .merchants import time_zone_of
 from .outbox import next_last_modified
@@ -107,6 +109,10 @@ _CARD_COLUMNS = (
     CARD.c.reminder_expires_on,
     LoyaltyProgram.id.label("program_id"), LoyaltyProgram.kind, LoyaltyProgram.currency,
     LoyaltyProgram.rules, LoyaltyProgram.languages,
+    # Whether the merchant has an enabled webhook endpoint: without one, an entry records
+    # no event (:func:`apply_change`) and saves the round trip that would find none.
+    exists().where(webhooks.ENDPOINTS.c.merchant_id == CARD.c.merchant_id,
+                   webhooks.ENDPOINTS.c.enabled.is_(True)).label("webhooks"),
 )
 LOCK_CARD = (
     select(*_CARD_COLUMNS)
@@ -435,6 +441,8 @@ def apply_change(
                                       "expires_on": expires, "created_at": now})
     entry = Entry(txn_id, card.member_id, change.type, points, change.amount_minor,
                   change.reason, balance, tier, now, change.stamps, change.reference_id, stored)
+    if not getattr(card, "webhooks", True):  # read with the card's lock: no endpoint
+        return entry
     webhooks.record(session, merchant_id, webhooks.TRANSACTION_CREATED,
                     {"transaction": webhooks.transaction_data(entry, card.currency)},
                     member_id=card.member_id, at=now)
@@ -448,20 +456,25 @@ def apply_change(
 
 class Deferred:
     """The writes of a batch's entries, collected by :func:`apply_change` and run
-    set-based by :meth:`flush`: one ``UPDATE`` per card (its final state), the card changes
-    and the entries each in one multi-row ``INSERT``. For cards whose entries need nothing
-    else: no lots, no tier window, no referral bonus, no webhook endpoint to notify (the
-    caller checks; see ``transactions.post_batch``). Each ``card`` given to
-    :func:`apply_change` must be mutable (``SimpleNamespace``): it takes its new values, so
-    the next entry on the same card starts from them, as it would after a write."""
+    set-based by :meth:`flush`: one ``UPDATE`` per card (its final state), the card changes,
+    the entries and (with ``events``, for a merchant with a webhook endpoint) their webhook
+    events each in one statement. For cards whose entries need nothing else: no lots, no
+    tier window, no referral bonus (the caller checks; see ``transactions.post_batch``).
+    Each ``card`` given to :func:`apply_change` must be mutable (``SimpleNamespace``): it
+    takes its new values, so the next entry on the same card starts from them, as it would
+    after a write."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, events: bool = False) -> None:
         self.cards: dict[int, dict[str, Any]] = {}
         self.changes: list[tuple[int, int, dt.datetime]] = []
         self.entries: list[dict[str, Any]] = []
+        # Per entry, what its events need beyond its row: (member, currency, tier before).
+        self.events: list[tuple[int, str, str | None]] | None = [] if events else None
 
     def add(self, card: Any, card_values: dict[str, Any], visible: bool,
             txn_values: dict[str, Any]) -> None:
+        if self.events is not None:
+            self.events.append((card.member_id, card.currency, card.tier))
         self.cards[card.id] = card_values
         for name in _CARD_FIELDS:
             setattr(card, name, card_values[name])
@@ -472,14 +485,50 @@ class Deferred:
     def flush(self, session: Session) -> list[int]:
         """Run the collected writes; returns the entries' ids, in the order they were
         added."""
-        if self.cards:
-            session.execute(_UPDATE_CARD, list(self.cards.values()))
+        if session.get_bind().dialect.name == "postgresql":
+            ids = self._flush_documents(session)
+        else:
+            if self.cards:
+                session.execute(_UPDATE_CARD, list(self.cards.values()))
+            if self.changes:
+                publish_changes(session, self.changes)
+            ids = list(session.scalars(
+                insert(TXN).returning(TXN.c.id, sort_by_parameter_order=True),
+                self.entries)) if self.entries else []
+        if self.events:
+            self._record_events(session, ids)
+        return ids
+
+    def _flush_documents(self, session: Session) -> list[int]:
+        # One document per statement (services.bulk): a multi-row INSERT of a batch's
+        # thousands of parameters costs more to send and parse than the writes themselves.
+        bulk.update(session, CARD, "card_id", list(self.cards.values()))
         if self.changes:
             publish_changes(session, self.changes)
-        if not self.entries:
-            return []
-        return list(session.scalars(
-            insert(TXN).returning(TXN.c.id, sort_by_parameter_order=True), self.entries))
+        ids = bulk.new_ids(session, TXN, len(self.entries)) if self.entries else []
+        bulk.insert(session, TXN, [{"id": txn_id, **entry}
+                                   for txn_id, entry in zip(ids, self.entries, strict=True)])
+        return ids
+
+    def _record_events(self, session: Session, ids: list[int]) -> None:
+        """The events :func:`apply_change` records for each entry, in the same order."""
+        assert self.events is not None
+        events: list[tuple[str, dict[str, Any], int | None, dt.datetime]] = []
+        for txn_id, v, (member_id, currency, tier_before) in zip(
+                ids, self.entries, self.events, strict=True):
+            at = v["created_at"]
+            entry = Entry(txn_id, member_id, v["type"], v["points"], v["amount_minor"],
+                          v["reason"], v["balance_after"], v["tier_after"], at, v["stamps"],
+                          v["reference_id"], v["details"])
+            events.append((webhooks.TRANSACTION_CREATED,
+                           {"transaction": webhooks.transaction_data(entry, currency)},
+                           member_id, at))
+            if v["tier_after"] != tier_before:
+                events.append((webhooks.TIER_CHANGED, {
+                    "member_id": member_id, "from": tier_before, "to": v["tier_after"],
+                    "cause": _TIER_CAUSES.get(v["type"], "upgrade"), "transaction_id": txn_id,
+                }, member_id, at))
+        webhooks.record_many(session, self.entries[0]["merchant_id"], events)
 
 
 #: Why a card's tier changed, by the type of the entry that changed it (``tier.changed``).

@@ -3,10 +3,9 @@
 **Writing.** Every visible change of a card gets a new version, a distinct
 ``Last-Modified`` and a ``card_changes`` row, all in the caller's transaction
 (:func:`publish_change`, :func:`publish_cards`, :func:`publish_program_change`). The same
-transaction wakes the workers: on PostgreSQL it runs ``pg_notify`` on :data:`CHANNEL`, which
-PostgreSQL delivers at commit (never before it, never after a rollback); elsewhere it marks
-the session (:data:`CHANGED`) for a commit hook (``wallet_service.wakeup``). Requests write
-nothing else for delivery. Workers then:
+transaction marks its session (:data:`CHANGED`), and once it commits a hook wakes the
+workers (``services.wake``, ``wallet_service.wakeup``). Requests write nothing else for
+delivery. Workers then:
 
 1. **sequence** pending changes: give each changed card the next update tags from the
    single counter row and queue one push per registered device. The counter's row lock is
@@ -61,6 +60,7 @@ from typing import Protocol
 
 from sqlalchemy import BigInteger
 from sqlalchemy import Select
+from sqlalchemy import Text
 from sqlalchemy import and_
 from sqlalchemy import bindparam
 from sqlalchemy import case
@@ -74,6 +74,7 @@ from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from ..models import CardChange
@@ -133,13 +134,14 @@ def value_set(session: Session, values: Iterable[Any], type_: Any) -> Select[Any
 # --- writing: in the request's transaction ------------------------------------------------
 
 _PUBLISH = insert(CHANGES)
-#: :data:`_PUBLISH` of one change with the wake-up's ``pg_notify`` (``services.wake``), on
-#: PostgreSQL: the CTE is read, so it runs, once per statement.
-_PUBLISH_AND_NOTIFY = text(
-    f"WITH wake AS (SELECT pg_notify('{CHANNEL}', '')) "
+#: :data:`_PUBLISH` of many changes on PostgreSQL, each column an array, in their order: one
+#: statement of four parameters however many changes there are.
+_PUBLISH_MANY = text(
     "INSERT INTO card_changes (card_id, version, created_at, request_id) "
-    "SELECT CAST(:card_id AS BIGINT), CAST(:version AS INTEGER), "
-    "CAST(:created_at AS TIMESTAMP WITH TIME ZONE), CAST(:request_id AS VARCHAR) FROM wake")
+    "SELECT c.card_id, c.version, c.created_at, CAST(:request_id AS VARCHAR) "
+    "FROM unnest(CAST(:card_ids AS BIGINT[]), CAST(:versions AS INTEGER[]), "
+    "CAST(:created_at AS TIMESTAMP WITH TIME ZONE[])) WITH ORDINALITY "
+    "AS c(card_id, version, created_at, ordinality) ORDER BY c.ordinality")
 
 
 def next_last_modified(previous: dt.datetime | None, now: dt.datetime) -> dt.datetime:
@@ -154,14 +156,8 @@ def next_last_modified(previous: dt.datetime | None, now: dt.datetime) -> dt.dat
 def publish_change(session: Session, card_id: int, version: int, now: dt.datetime) -> None:
     """Queue the change for the devices and wallets that show this card, with the id of
     the request that made it (``tracing``)."""
-    values = {"card_id": card_id, "version": version, "created_at": now,
-              "request_id": current_request_id()}
-    if session.get_bind().dialect.name == "postgresql":
-        # The row and the NOTIFY in one round trip: the hot path of every earn.
-        session.execute(_PUBLISH_AND_NOTIFY, values)
-        session.info[CHANGED] = True
-        return
-    session.execute(_PUBLISH, values)
+    session.execute(_PUBLISH, {"card_id": card_id, "version": version, "created_at": now,
+                               "request_id": current_request_id()})
     _wake_workers(session)
 
 
@@ -170,6 +166,13 @@ def publish_changes(session: Session, changes: Sequence[tuple[int, int, dt.datet
     """:func:`publish_change` for many ``(card_id, version, now)`` at once: one multi-row
     ``INSERT`` and one wake-up."""
     request_id = current_request_id()
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_PUBLISH_MANY, {
+            "card_ids": [card_id for card_id, _, _ in changes],
+            "versions": [version for _, version, _ in changes],
+            "created_at": [now for _, _, now in changes], "request_id": request_id})
+        _wake_workers(session)
+        return
     session.execute(_PUBLISH, [
         {"card_id": card_id, "version": version, "created_at": now, "request_id": request_id}
         for card_id, version, now in changes])
@@ -287,6 +290,23 @@ def sequence_changes(
     return len(changes)
 
 
+def refresh_statistics(session: Session) -> None:
+    """On PostgreSQL, ``ANALYZE`` the outbox and the delivery queue. A fan-out grows them from
+    nothing to hundreds of thousands of rows within seconds, long before autovacuum looks;
+    planned with the statistics of an empty queue (a nested loop over "one" row), the
+    sequencing statements grow quadratic with the backlog. Sampling costs milliseconds; when
+    autovacuum or another worker holds the tables for it, their statistics will do. The
+    caller commits."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(text("SET LOCAL lock_timeout = '200ms'"))
+    try:
+        with session.begin_nested():
+            session.execute(text("ANALYZE card_changes, delivery_jobs"))
+    except OperationalError:
+        pass
+
+
 #: How many changes a job names in its ``changes`` (the newest; a long burst names its end).
 CARRIED = 20
 
@@ -321,9 +341,22 @@ def _carry_changes(session: Session, changes: Sequence[Any], cards: Any,
             while len(" ".join(merged)) > 1000:
                 merged.pop(0)
             params.append({"job": job.id, "carries": " ".join(merged)})
-    if params:
-        session.execute(update(JOBS).where(JOBS.c.id == bindparam("job"))
-                        .values(changes=bindparam("carries")), params)
+    if not params:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement for the whole set: an ``executemany`` is still one ``UPDATE`` per
+        # job on the server, and a fan-out's batch carries thousands.
+        carries = select(
+            func.unnest(bindparam(None, [p["job"] for p in params], type_=ARRAY(BigInteger)))
+            .label("job"),
+            func.unnest(bindparam(None, [p["carries"] for p in params], type_=ARRAY(Text)))
+            .label("carries"),
+        ).subquery()
+        session.execute(update(JOBS).where(JOBS.c.id == carries.c.job)
+                        .values(changes=carries.c.carries))
+        return
+    session.execute(update(JOBS).where(JOBS.c.id == bindparam("job"))
+                    .values(changes=bindparam("carries")), params)
 
 
 def _waiting(channel: str, target: Any) -> Any:
@@ -356,15 +389,18 @@ def _queue_pushes(session: Session, devices: Any, now: dt.datetime,
     if window:
         # Pushed within the window: its ``sent`` row becomes the trailing push, due at the
         # window's end (the newest row, should a device have two).
+        # Joined (``UPDATE … FROM``), not ``id IN (…)``: with statistics from before a fan-out
+        # the planner ran that subquery again for every ``sent`` row.
         newest = (
-            select(func.max(JOBS.c.id))
+            select(func.max(JOBS.c.id).label("id"))
             .where(JOBS.c.channel == APNS, JOBS.c.status == SENT, JOBS.c.available_at > now,
                    JOBS.c.target_id.in_(select(device)),
                    ~_waiting(APNS, JOBS.c.target_id))
             .group_by(JOBS.c.target_id)
+            .subquery()
         )
         session.execute(
-            update(JOBS).where(JOBS.c.id.in_(newest), JOBS.c.status == SENT)
+            update(JOBS).where(JOBS.c.id == newest.c.id, JOBS.c.status == SENT)
             .values(status=PENDING, attempts=0, lease_until=None, last_error=None)
         )
     # The rest get a push of their own: a window from now when one is in flight (or was

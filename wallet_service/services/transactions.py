@@ -11,12 +11,14 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import asdict
 from dataclasses import dataclass
+from dataclasses import fields
 from dataclasses import replace
 from decimal import ROUND_FLOOR
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
+from sqlalchemy import String
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +29,7 @@ from ..errors import ResourceConflict
 from ..errors import ResourceNotFound
 from ..errors import ValidationFailed
 from ..errors import WalletError
+from ..models import LoyaltyProgram
 from ..rules import is_excluded
 from ..rules import purchase_earns
 from ..rules import stamps_for_purchase
@@ -35,6 +38,8 @@ from . import ledger
 from . import webhooks
 from .bonuses import grant_referral
 from .bonuses import referral_paid_with
+from .outbox import id_set
+from .outbox import value_set
 
 TXN = ledger.TXN
 
@@ -141,9 +146,7 @@ def post_batch(session: Session, merchant_id: int, items: Sequence[BatchItem], *
 
     :returns: one ``Posted`` or error per item, in the order of ``items``.
     """
-    members = sorted({item.member_id for item in items})
-    cards = session.execute(ledger.LOCK_CARDS_OF_MEMBERS_WITH_PROGRAM,
-                            {"merchant_id": merchant_id, "member_ids": members}).all()
+    cards = _lock_cards(session, merchant_id, {item.member_id for item in items})
     at_once = _post_at_once(session, merchant_id, items, cards, actor)
     if at_once is not None:
         return at_once
@@ -168,18 +171,43 @@ def post_batch(session: Session, merchant_id: int, items: Sequence[BatchItem], *
 #: Operations a batch can post at once: they read nothing beyond the locked card.
 _AT_ONCE = ("earn", "redeem", "adjust")
 
+# What :data:`.ledger.LOCK_CARD` reads of the card itself, and of its program. A batch reads
+# each program once, not once per card: decoding its rules for every card of a batch costs
+# more than the rest of reading them.
+_OWN_COLUMNS = [c for c in ledger.LOCK_CARD.selected_columns
+                if getattr(c, "table", None) is ledger.CARD]
+_PROGRAM_COLUMNS = [c for c in ledger.LOCK_CARD.selected_columns if c not in _OWN_COLUMNS]
+
+
+def _lock_cards(session: Session, merchant_id: int, member_ids: set[int]
+                ) -> dict[int, SimpleNamespace]:
+    """The cards of ``member_ids`` that are the merchant's, by member, each with the columns
+    :data:`.ledger.LOCK_CARD` gives, locked in the order of their ids so that concurrent
+    batches over the same cards queue rather than deadlock. Each is mutable, for
+    :class:`.ledger.Deferred`."""
+    rows = session.execute(
+        select(*_OWN_COLUMNS, ledger.CARD.c.program_id)
+        .where(ledger.CARD.c.member_id.in_(id_set(session, sorted(member_ids))),
+               ledger.CARD.c.merchant_id == merchant_id)
+        .order_by(ledger.CARD.c.id)
+        .with_for_update()).all()
+    programs = {r.program_id: r._asdict() for r in session.execute(
+        select(*_PROGRAM_COLUMNS).where(
+            LoyaltyProgram.id.in_({r.program_id for r in rows})))} if rows else {}
+    return {r.member_id: SimpleNamespace(**{**r._asdict(), **programs[r.program_id]})
+            for r in rows}
+
 
 def _post_at_once(session: Session, merchant_id: int, items: Sequence[BatchItem],
-                  rows: Sequence[Any], actor: ledger.Actor
+                  cards: dict[int, SimpleNamespace], actor: ledger.Actor
                   ) -> list[ledger.Posted | WalletError] | None:
     """The common batch, set-based: new keys only, on cards whose entries need nothing but
-    the card (no lots, tier window, referral bonus, stamps or webhook endpoint). Each item is
+    the card (no lots, tier window, referral bonus or stamps). Each item is
     worked out from the locked card as :func:`post_transaction` would (an item that fails
     writes nothing and leaves the card as it was for the next), and the writes of all go in
     a few multi-row statements (:class:`.ledger.Deferred`). None when the batch is not
     such a one, or when another request took one of its keys meanwhile: the caller posts
     it item by item then, with the same results."""
-    cards = {r.member_id: SimpleNamespace(**r._asdict()) for r in rows}
     keys = [item.idempotency_key for item in items]
     if (len(set(keys)) != len(keys)
             or any(item.operation.type not in _AT_ONCE or item.operation.stamps is not None
@@ -187,14 +215,14 @@ def _post_at_once(session: Session, merchant_id: int, items: Sequence[BatchItem]
             or any(c.kind == "stamps" or c.referred_by_id is not None
                    or c.rules.get("points_validity_days") or c.rules.get("tier_window_days")
                    for c in cards.values())
-            or webhooks.has_endpoints(session, merchant_id)
             or session.scalar(select(TXN.c.id).where(
-                TXN.c.merchant_id == merchant_id, TXN.c.idempotency_key.in_(keys)).limit(1))
+                TXN.c.merchant_id == merchant_id,
+                TXN.c.idempotency_key.in_(value_set(session, keys, String))).limit(1))
             is not None):
         return None
-    deferred = ledger.Deferred()
+    deferred = ledger.Deferred(events=webhooks.has_endpoints(session, merchant_id))
     results: list[ledger.Posted | WalletError] = []
-    posted: list[tuple[int, ledger.Posted]] = []
+    posted: list[tuple[int, ledger.Entry, str]] = []
     for item in items:
         card, data = cards.get(item.member_id), item.operation
         try:
@@ -203,7 +231,7 @@ def _post_at_once(session: Session, merchant_id: int, items: Sequence[BatchItem]
             if card.status != "active":
                 raise ResourceConflict("the card is closed", field="member_id")
             scope = ledger.IdempotencyScope.of(item.idempotency_key, "transaction",
-                                               item.member_id, asdict(data))
+                                               item.member_id, _body(data))
             now = utcnow()
             change = (_earn(session, card, data, now) if data.type == "earn"
                       else _redeem(card, data) if data.type == "redeem"
@@ -213,16 +241,29 @@ def _post_at_once(session: Session, merchant_id: int, items: Sequence[BatchItem]
         except WalletError as exc:
             results.append(exc)
             continue
-        posted.append((len(results), ledger.Posted(entry, card.currency, replayed=False)))
-        results.append(posted[-1][1])
+        posted.append((len(results), entry, card.currency))
+        results.append(None)  # type: ignore[arg-type]  # posted below, with its id
     try:
         with session.begin_nested():
             ids = deferred.flush(session)
     except IntegrityError:
         return None  # a key was taken meanwhile: its item replays or refuses it
-    for (index, done), txn_id in zip(posted, ids, strict=True):
-        results[index] = replace(done, entry=replace(done.entry, id=txn_id))
+    for (index, entry, currency), txn_id in zip(posted, ids, strict=True):
+        results[index] = ledger.Posted(replace(entry, id=txn_id), currency, replayed=False)
     return results
+
+
+#: The fields of an :class:`Operation`, in order.
+_OPERATION_FIELDS = tuple(f.name for f in fields(Operation))
+
+
+def _body(data: Operation) -> dict[str, Any]:
+    """``asdict(data)``, the body an item's key is bound to, without copying its values
+    (a batch works out hundreds)."""
+    body = {name: getattr(data, name) for name in _OPERATION_FIELDS}
+    if data.lines is not None:
+        body["lines"] = tuple(asdict(line) for line in data.lines)
+    return body
 
 
 def _post_in_savepoint(session: Session, merchant_id: int, item: BatchItem,

@@ -1,20 +1,28 @@
-"""Import and export (owners and managers): import a customer base from CSV into a program
-(the report with the rejected rows follows at once), and download a program's members or
-transactions as CSV. Every import and export is written to the audit log
-(``services.imports``, ``services.exports``)."""
+"""Import and export (owners and managers): import a customer base from CSV into a program,
+and download a program's members or transactions as CSV. Every import and export is written
+to the audit log (``services.imports``, ``services.exports``).
+
+An import is left to the worker (``services.import_jobs``): the upload answers with the
+job's page, whose progress bar htmx refreshes every second until the report replaces it.
+A check only ("write nothing") answers with its report at once."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from http import HTTPStatus
 
 from flask import Response
+from flask import redirect
 from flask import request
+from flask import url_for
 
+from ...db import utcnow
 from ...errors import WalletError
 from ...permissions import Permission
-from ...services import audit
 from ...services import exports
+from ...services import import_jobs
 from ...services import imports
 from ...services import programs
 from .. import get_session
@@ -37,7 +45,8 @@ def _page(*, report: imports.ImportReport | None = None, error: str | None = Non
     return render("console/import_export.html", title="import_export_title",
                   programs=found, report=report, error=error, chosen=program_id,
                   fields=imports.FIELDS, can_import=user.can(Permission.MEMBERS_IMPORT),
-                  status=status)
+                  jobs=import_jobs.recent_jobs(get_session(), user.merchant_id),
+                  program_names={p.id: p.name for p in found}, status=status)
 
 
 @bp.get("/settings/import-export", endpoint="import_export")
@@ -50,7 +59,8 @@ def import_export_page() -> Response:
 @bp.post("/settings/import-export/import")
 @console_page(Permission.MEMBERS_IMPORT)
 def import_members() -> Response:
-    """Import the uploaded file into the chosen program; the page shows the report."""
+    """Queue the uploaded file's import into the chosen program and answer with the job's
+    page (a check only: the page shows the report at once)."""
     user = current_user()
     program_id = request.form.get("program_id", type=int)
     upload = request.files.get("file")
@@ -65,9 +75,15 @@ def import_members() -> Response:
     try:
         mapping = imports.parse_mapping(
             [line for line in request.form.get("mapping", "").splitlines() if line.strip()])
-        report = imports.import_members(
-            session, user.merchant_id, program_id, data, mapping=mapping,
-            default_region=wallet().settings.default_region, dry_run=dry_run)
+        if dry_run:
+            report = imports.import_members(
+                session, user.merchant_id, program_id, data, mapping=mapping,
+                default_region=wallet().settings.default_region, dry_run=True)
+        else:
+            job = import_jobs.enqueue(
+                session, user.merchant_id, program_id, data, created_by=user.id,
+                filename=(upload.filename if upload is not None else None) or "import.csv",
+                mapping=mapping, ip=user.actor.ip)
     except WalletError as exc:
         if exc.status == HTTPStatus.NOT_FOUND:
             raise
@@ -76,13 +92,55 @@ def import_members() -> Response:
                      status=HTTPStatus.UNPROCESSABLE_ENTITY)
     if dry_run:
         session.rollback()
-    else:
-        audit.record(session, merchant_id=user.merchant_id, actor=user.actor,
-                     action="members.import", target=f"program:{program_id}",
-                     changes={"rows": report.rows, "imported": report.imported,
-                              "existing": report.existing, "rejected": len(report.rejected)})
-        session.commit()
-    return _page(report=report, program_id=program_id)
+        return _page(report=report, program_id=program_id)
+    session.commit()
+    return redirect(url_for("console.import_job", job_id=job.id), HTTPStatus.SEE_OTHER)
+
+
+def _job_context(job_id: int) -> dict[str, object]:
+    user = current_user()
+    session = get_session()
+    job = import_jobs.get_job(session, user.merchant_id, job_id)
+    program = programs.get_program(session, user.merchant_id, job.program_id)
+    done, total = job.rows_done, job.rows_total
+    return {"job": job, "program": program, "report": import_jobs.report_of(job),
+            "percent": 100 if job.status == import_jobs.DONE
+            else (done * 100 // total if total else 0),
+            "stuck": import_jobs.waits_too_long(job, utcnow())}
+
+
+@bp.get("/settings/import-export/jobs/<int:job_id>")
+@console_page(Permission.EXPORT)
+def import_job(job_id: int) -> Response:
+    """An import's progress, refreshed every second while it waits or runs, then its
+    report."""
+    frame.section("settings")
+    return render("console/import_job.html", title="import_job_title",
+                  **_job_context(job_id))
+
+
+@bp.get("/settings/import-export/jobs/<int:job_id>/progress")
+@console_page(Permission.EXPORT)
+def import_job_progress(job_id: int) -> Response:
+    """The job page's progress part, as its htmx polling asks for it; once the job has
+    ended the part comes without the polling, which stops it."""
+    return render("console/_import_job.html", title="import_job_title",
+                  **_job_context(job_id))
+
+
+@bp.get("/settings/import-export/jobs/<int:job_id>/rejected.csv")
+@console_page(Permission.EXPORT)
+def import_job_rejected(job_id: int) -> Response:
+    """A finished import's rejected rows (row, field, reason) as CSV."""
+    context = _job_context(job_id)
+    report = context["report"]
+    if not isinstance(report, imports.ImportReport):
+        return frame.error_page(HTTPStatus.NOT_FOUND)
+    out = io.StringIO()
+    csv.writer(out).writerows(imports.iter_rejected_csv(report))
+    return Response(out.getvalue(), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="import-{job_id}-rejected.csv"',
+        "Cache-Control": "no-store"})
 
 
 @bp.get("/settings/import-export/<int:program_id>/<any(members, transactions):what>.csv")
