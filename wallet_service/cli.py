@@ -501,8 +501,14 @@ def _run_worker(state: WalletState, doorbell: Doorbell | None = None) -> None:
     except WalletError as exc:
         raise click.ClickException(exc.message) from None
     stop = threading.Event()
+
+    def stopping(*_: object) -> None:
+        # Not ``stop.set()`` here: the handler runs on the main thread, which may be inside
+        # ``stop.set()`` already (holding the event's lock) when the signal arrives.
+        threading.Thread(target=stop.set, name="worker-stop", daemon=True).start()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, stopping)
     try:
         worker.run(stop)
     finally:

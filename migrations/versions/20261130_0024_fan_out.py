@@ -10,7 +10,6 @@ two releases).
 """
 from alembic import op
 
-
 revision = '0024'
 down_revision = '0023'
 branch_labels = None
