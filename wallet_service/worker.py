@@ -83,8 +83,12 @@ class Worker:
     ANALYTICS_EVERY = dt.timedelta(minutes=5)
     ANALYTICS_LOOK = 10.0
     ANALYTICS_START_DELAY = 10.0
-    #: How often :meth:`run`'s import thread looks for console imports when nothing woke it.
+    #: How often :meth:`run`'s import thread looks for console imports when nothing woke it,
+    #: and the least time between two looks.
     IMPORTS_LOOK = 5.0
+    IMPORTS_MIN_GAP = 1.0
+    #: The least time between the starts of two of :meth:`run`'s passes (seconds).
+    MIN_PASS_GAP = 0.025
 
     def __init__(
         self,
@@ -554,7 +558,16 @@ class Worker:
                                     name="worker-imports", daemon=True)
         importer.start()
         try:
+            started = -self.MIN_PASS_GAP
             while not stop.is_set():
+                # Under a stream of changes a wake-up comes for every commit: passes begin at
+                # most every MIN_PASS_GAP, so that each sequences what came meanwhile instead
+                # of a pass per commit (every pass costs a dozen statements). A change after
+                # a quiet moment still starts a pass at once.
+                gap = self.MIN_PASS_GAP - (time.monotonic() - started)
+                if gap > 0:
+                    stop.wait(gap)
+                started = time.monotonic()
                 self._woken.clear()  # a wake-up from now on means another pass
                 try:
                     found = self.run_once()
@@ -593,6 +606,9 @@ class Worker:
                 self.imports()
             except Exception:
                 log.exception("import pass failed; retrying")
+            # Every commit that publishes a change wakes the worker: an earn stream would
+            # otherwise have this thread look for imports hundreds of times a second.
+            stop.wait(self.IMPORTS_MIN_GAP)
             self._imports_woken.wait(self.IMPORTS_LOOK)
 
     def _idle_wait(self, found: int) -> float:
