@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
+from psycopg.rows import namedtuple_row
 from sqlalchemy import and_
 from sqlalchemy import bindparam
 from sqlalchemy import delete
@@ -29,6 +31,7 @@ from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import or_
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from ..apple import CardContent
@@ -408,15 +411,16 @@ class PassFactory:
         download, the same card asked again and again moves no bytes from the database."""
         lookup = (column, value)
         with_data = not self._served.get(lookup)
-        row = session.execute(_FIND[column, with_data],
-                              {"issuer": self.issuer, "value": value}).first()
+        row = _first_row(session, _FIND[column, with_data],
+                         {"issuer": self.issuer, "value": value})
         if row is None:
             return None
-        key = (row.id, row.version, row.revision, row.download_token, self.issuer)
+        revision = _utc(row.revision)
+        key = (row.id, row.version, revision, row.download_token, self.issuer)
         return CurrentPass(
             card_id=row.id, serial_number=row.serial_number,
             authentication_token=row.authentication_token,
-            last_modified=row.last_modified.replace(microsecond=0),
+            last_modified=_utc(row.last_modified).replace(microsecond=0),
             etag='"' + hashlib.sha256(repr(key).encode()).hexdigest()[:32] + '"',
             signed_id=row.signed_id, key=key, lookup=lookup,
             data=row.data if with_data else None)
@@ -542,6 +546,34 @@ def _find_statement(column: str, with_data: bool) -> Any:
 #: without the stored pass's bytes.
 _FIND = {(column, with_data): _find_statement(column, with_data)
          for column in ("download_token", "serial_number") for with_data in (False, True)}
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    """``moment`` in UTC, as the columns' type gives it (the driver's binary results carry
+    the connection's zone object instead)."""
+    return moment.astimezone(dt.UTC) if moment.tzinfo is not None else moment.replace(
+        tzinfo=dt.UTC)
+
+
+@lru_cache
+def _postgres_compiled(statement: Any) -> Any:
+    """``statement`` compiled for psycopg (``%(name)s`` placeholders), once."""
+    return statement.compile(dialect=postgresql.psycopg.dialect())
+
+
+def _first_row(session: Session, statement: Any, params: dict[str, Any]) -> Any:
+    """The first row of a download look-up. On PostgreSQL the result comes in binary
+    format, straight through the session's connection: a pass's bytes in text format are
+    hex, twice their size, which the server spends more time writing than the query
+    takes (70 KB: 0.36 ms against 0.11 ms)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return session.execute(statement, params).first()
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    with driver.cursor(binary=True, row_factory=namedtuple_row) as cursor:
+        compiled = _postgres_compiled(statement)
+        cursor.execute(str(compiled), compiled.construct_params(params))
+        return cursor.fetchone()
 
 
 @dataclass(frozen=True)
