@@ -12,7 +12,9 @@ as client certificate, like APNs) with Google Wallet on against ``tests/google_s
 ``--cards`` cards, each on a device of its own, are created with bulk SQL. Then it measures,
 with ``--clients`` keep-alive clients where several are used:
 
-* ``/healthz`` requests per second: the yardstick of this run (at the start and at the end);
+* ``/healthz`` requests per second: the yardstick of this run, at the start, right before
+  the downloads and right before the earns (each stage's ratio is to the one taken right
+  before it, in the state that stage finds the machine in), and at the end;
 * earn → push: ``--earns`` earns one after another, each on a quiet card, from the request
   until APNs holds the push (p50, p99), as ``bench/push_latency.py``;
 * design change → every device pushed, as pushes per second end to end, with the worker's
@@ -373,12 +375,15 @@ def run(args: argparse.Namespace) -> None:
         if "fanout" in args.only or "downloads" in args.only:
             out.update(fanout(args, api, program, members, apns, worker_pid, log_path))
         if "downloads" in args.only:
+            # The yardstick again, in the state the downloads find the machine in.
+            out["healthz_downloads"] = hammer(port, "/healthz", args.clients, args.seconds)
             out["distinct"] = hammer(port, paths[:args.distinct], args.clients)
             out["same"] = hammer(port, paths[0], args.clients, args.seconds)
             out["members"] = hammer(port, [f"/api/v1/members/{m}"
                                            for m, _ in members[:args.distinct]],
                                     args.clients, headers={"Authorization": f"Bearer {key}"})
         if "ledger" in args.only:
+            out["healthz_ledger"] = hammer(port, "/healthz", args.clients, args.seconds)
             earners = [m for m, _ in members[-args.clients:]]
             out["earn"], earn_latency = tills(port, key, earners, args.seconds)
             out["earn_ms"] = (1000 * statistics.median(earn_latency),
@@ -498,12 +503,19 @@ def report(args: argparse.Namespace, out: dict[str, Any], cards: int) -> None:
               f"every pass is signed ({pushed_cpu:.1f} s, {signed_cpu:.1f} s); "
               f"{out['signers']}, {signers_cpu:.1f} s CPU")
     if "distinct" in out:
-        print(f"downloads, {args.distinct:,} distinct cards:     {ratio(out['distinct'], h)}")
-        print(f"downloads, the same card:            {ratio(out['same'], h)}")
-        print(f"GET /api/v1/members/{{id}}:           {ratio(out['members'], h)}")
+        hd = out["healthz_downloads"]
+        print(f"/healthz right before the downloads: {hd:8,.0f}/s (the yardstick of the next "
+              f"three; against the first: {ratio(out['distinct'], h).split('= ')[-1]}, "
+              f"{ratio(out['same'], h).split('= ')[-1]}, "
+              f"{ratio(out['members'], h).split('= ')[-1]})")
+        print(f"downloads, {args.distinct:,} distinct cards:     {ratio(out['distinct'], hd)}")
+        print(f"downloads, the same card:            {ratio(out['same'], hd)}")
+        print(f"GET /api/v1/members/{{id}}:           {ratio(out['members'], hd)}")
     if "earn" in out:
+        hl = out["healthz_ledger"]
         p50, p99 = out["earn_ms"]
-        print(f"earn by amount, {args.clients} tills:            {ratio(out['earn'], h)} "
+        print(f"/healthz right before the earns:     {hl:8,.0f}/s")
+        print(f"earn by amount, {args.clients} tills:            {ratio(out['earn'], hl)} "
               f"(p50 {p50:.1f} ms, p99 {p99:.1f} ms)")
         print(f"batch earns, 2 clients x 500:        {out['batch']:8,.0f} transactions/s")
     if "campaign" in out:
