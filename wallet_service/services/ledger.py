@@ -134,25 +134,6 @@ LOCK_CARD_AND_KEY = (
            CARD.c.merchant_id == bindparam("merchant_id"))
     .with_for_update(of=CARD)
 )
-#: Every card of a batch's members (``member_ids``, expanding), locked in the order of their
-#: ids so that concurrent batches over the same cards queue rather than deadlock.
-LOCK_CARDS_OF_MEMBERS = (
-    select(CARD.c.id)
-    .where(CARD.c.member_id.in_(bindparam("member_ids", expanding=True)),
-           CARD.c.merchant_id == bindparam("merchant_id"))
-    .order_by(CARD.c.id)
-    .with_for_update()
-)
-#: :data:`LOCK_CARDS_OF_MEMBERS` with the columns :data:`LOCK_CARD` gives, for a batch
-#: that posts its entries at once (``transactions.post_batch``).
-LOCK_CARDS_OF_MEMBERS_WITH_PROGRAM = (
-    select(*_CARD_COLUMNS)
-    .join(LoyaltyProgram, LoyaltyProgram.id == CARD.c.program_id)
-    .where(CARD.c.member_id.in_(bindparam("member_ids", expanding=True)),
-           CARD.c.merchant_id == bindparam("merchant_id"))
-    .order_by(CARD.c.id)
-    .with_for_update(of=CARD)
-)
 _LOCK_CARD_BY_ID = (
     select(*_CARD_COLUMNS)
     .join(LoyaltyProgram, LoyaltyProgram.id == CARD.c.program_id)
