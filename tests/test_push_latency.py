@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy import text
 
 from wallet_service.models import CardChange
+from wallet_service.models import CardUpdateTag
 from wallet_service.models import DeliveryJob
 from wallet_service.models import Device as DeviceRow
 from wallet_service.models import LoyaltyCard
@@ -364,7 +365,8 @@ def test_a_design_change_reaches_2000_devices_exactly_once_over_several_connecti
     # Sequencing, queueing, claiming and recording are statements per batch, not per device.
     assert len(statements) < 100, len(statements)
     with app.extensions["wallet"].sessions() as s:
-        tags = s.scalars(select(LoyaltyCard.update_seq)
+        tags = s.scalars(select(CardUpdateTag.update_seq)
+                         .join(LoyaltyCard, LoyaltyCard.id == CardUpdateTag.card_id)
                          .where(LoyaltyCard.program_id == program["id"])).all()
         statuses = set(s.scalars(select(DeliveryJob.status)))
     assert len(set(tags)) == 2000 and min(tags) > 0

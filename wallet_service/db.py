@@ -67,6 +67,18 @@ bigint_pk = Annotated[int, mapped_column(BigId, primary_key=True, autoincrement=
 created_at = Annotated[dt.datetime, mapped_column(UTCDateTime, default=utcnow, nullable=False)]
 
 
+def dialect_insert(session: Any, table: Any) -> Any:
+    """``INSERT`` for the session's database with its ``ON CONFLICT`` clauses (PostgreSQL's
+    and SQLite's spell them alike)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {dt.datetime: UTCDateTime}

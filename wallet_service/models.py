@@ -243,8 +243,9 @@ class LoyaltyCard(Base):
     reminder: Mapped[str | None] = mapped_column(Text)
     reminder_expires_on: Mapped[dt.date | None] = mapped_column(Date)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    # Position in the service-wide order of published changes; devices poll with it as
-    # their ``passesUpdatedSince`` tag. Assigned by the outbox sequencer, never by a request.
+    # The update tag as releases before revision 0025 kept it, on the card itself; since
+    # then the tag lives in ``card_update_tags`` (:class:`CardUpdateTag`) and this column is
+    # only read, as a floor, until a later release drops it.
     update_seq: Mapped[int] = mapped_column(BigInteger, default=0, index=True)
     # Distinct per version, one second apart at least (HTTP dates have 1 s resolution).
     last_modified: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -469,6 +470,25 @@ class CardChange(Base):
     #: The ``X-Request-Id`` of the request (or the worker's run) that made the change, so
     #: that one id follows it from the request to the push (README: Logs).
     request_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class CardUpdateTag(Base):
+    """A card's position in the service-wide order of published changes; devices poll with
+    it as their ``passesUpdatedSince`` tag (apple-wallet spec §3.7). Written by the outbox
+    sequencer only, never by a request, and kept apart from the card: the sequencer then
+    never waits for a request that holds the card's row lock (nor a request for it), and a
+    change of the card's content touches no indexed column, so PostgreSQL updates it in
+    place (a HOT update) instead of adding an entry to each of the card's indexes. A card
+    without a row has tag 0 (never sequenced).
+
+    No foreign key: checking one would take a share lock on the card, and wait for the
+    request holding it. The sequencer writes tags only for cards it reads, and cards are
+    never deleted (erasure keeps an anonymous card)."""
+
+    __tablename__ = "card_update_tags"
+
+    card_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    update_seq: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
 class UpdateCounter(Base):

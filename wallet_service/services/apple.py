@@ -26,6 +26,7 @@ from typing import Any
 from psycopg.rows import namedtuple_row
 from sqlalchemy import and_
 from sqlalchemy import bindparam
+from sqlalchemy import case
 from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import insert
@@ -44,12 +45,14 @@ from ..apple import build_pkpass
 from ..apple import localize_fields
 from ..apple import stamp_strip
 from ..config import Settings
+from ..db import dialect_insert
 from ..db import utcnow
 from ..errors import AuthenticationFailed
 from ..errors import ResourceNotFound
 from ..errors import WalletError
 from ..i18n import localized
 from ..i18n import plural_word
+from ..models import CardUpdateTag
 from ..models import Device
 from ..models import DeviceLog
 from ..models import LoyaltyCard
@@ -71,6 +74,7 @@ from .ledger import tier_totals
 from .locations import ShownLocation
 from .locations import program_locations
 from .outbox import id_set
+from .outbox import in_ids
 from .programs import program_images
 from .rewards import GRANTS
 from .rewards import MemberCoupon
@@ -476,7 +480,7 @@ class PassFactory:
         """Keep ``data`` as the card's current pass (once, however many store it at once)
         and drop what it supersedes: older versions and program revisions, and passes for
         another link or deployment."""
-        stmt = _dialect_insert(session, SIGNED).values(
+        stmt = dialect_insert(session, SIGNED).values(
             card_id=card.id, version=card.version, program_revision=revision,
             download_token=card.download_token, issuer=self.issuer, data=data,
             created_at=utcnow())
@@ -660,7 +664,7 @@ def sign_ahead(session: Session, passes: PassFactory, device_ids: Sequence[int])
         select(LoyaltyCard)
         .join(LoyaltyProgram, LoyaltyProgram.id == LoyaltyCard.program_id)
         .where(LoyaltyCard.id.in_(
-            select(REGS.c.card_id).where(REGS.c.device_id.in_(id_set(session, device_ids)))))
+            select(REGS.c.card_id).where(in_ids(session, REGS.c.device_id, device_ids))))
         .where(~select(SIGNED.c.id).where(
             SIGNED.c.card_id == LoyaltyCard.id, SIGNED.c.version == LoyaltyCard.version,
             SIGNED.c.program_revision == LoyaltyProgram.updated_at,
@@ -676,7 +680,7 @@ def sign_ahead(session: Session, passes: PassFactory, device_ids: Sequence[int])
     programs = {p.id: p for p in session.scalars(
         select(LoyaltyProgram).where(LoyaltyProgram.id.in_({c.program_id for c in cards})))}
     session.scalars(select(Member).where(
-        Member.id.in_(id_set(session, {c.member_id for c in cards})))).all()
+        in_ids(session, Member.id, {c.member_id for c in cards}))).all()
     session.scalars(select(Merchant).where(
         Merchant.id.in_({p.merchant_id for p in programs.values()}))).all()
     card_ids = id_set(session, [c.id for c in cards])
@@ -684,7 +688,7 @@ def sign_ahead(session: Session, passes: PassFactory, device_ids: Sequence[int])
         shown={p.id: program_locations(session, p) for p in programs.values()},
         with_coupons=set(session.scalars(
             select(GRANTS.c.card_id).where(GRANTS.c.card_id.in_(card_ids)).distinct())))
-    insert_once = _dialect_insert(session, SIGNED).on_conflict_do_nothing()
+    insert_once = dialect_insert(session, SIGNED).on_conflict_do_nothing()
     for start in range(0, len(cards), _STORE_CHUNK):
         rows = []
         for card in cards[start:start + _STORE_CHUNK]:
@@ -733,6 +737,7 @@ def forget_signed_passes(session: Session, card_id: int) -> None:
 DEVICES = Device.__table__
 REGS = Registration.__table__
 CARDS = LoyaltyCard.__table__
+TAGS = CardUpdateTag.__table__
 
 #: What one ``/v1/log`` post may store: Wallet reports a line or two per problem, and the
 #: endpoint needs no authentication, so a post cannot fill the table.
@@ -817,7 +822,7 @@ def register_device(
     )
     if exists:
         return False
-    stmt = _dialect_insert(session, REGS).values(device_id=device_id, card_id=card.id,
+    stmt = dialect_insert(session, REGS).values(device_id=device_id, card_id=card.id,
                                                  created_at=now)
     created = session.execute(
         stmt.on_conflict_do_nothing(index_elements=["device_id", "card_id"]).returning(REGS.c.id)
@@ -830,7 +835,7 @@ def register_device(
 
 
 def _upsert_device(session: Session, dli: str, push_token: str, now: dt.datetime) -> int:
-    stmt = _dialect_insert(session, DEVICES).values(
+    stmt = dialect_insert(session, DEVICES).values(
         device_library_identifier=dli, push_token=push_token, created_at=now, updated_at=now
     )
     stmt = stmt.on_conflict_do_update(
@@ -839,16 +844,6 @@ def _upsert_device(session: Session, dli: str, push_token: str, now: dt.datetime
     ).returning(DEVICES.c.id)
     device_id: int = session.execute(stmt).scalar_one()
     return device_id
-
-
-def _dialect_insert(session: Session, table: object):  # type: ignore[no-untyped-def]
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)  # type: ignore[arg-type]
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)  # type: ignore[arg-type]
 
 
 def unregister_device(session: Session, card: LoyaltyCard, device_library_identifier: str,
@@ -901,14 +896,19 @@ def updated_serials(
     )
     if device_id is None:
         raise ResourceNotFound("unknown device")
+    # A card's tag: its row in ``card_update_tags``, or what a release before that table
+    # wrote on the card, whichever is later (0 for a card never sequenced).
+    kept = func.coalesce(TAGS.c.update_seq, 0)
+    tag = case((kept > CARDS.c.update_seq, kept), else_=CARDS.c.update_seq)
     query = (
-        select(CARDS.c.serial_number, CARDS.c.update_seq)
+        select(CARDS.c.serial_number, tag.label("update_seq"))
         .join(REGS, REGS.c.card_id == CARDS.c.id)
+        .outerjoin(TAGS, TAGS.c.card_id == CARDS.c.id)
         .where(REGS.c.device_id == device_id)
     )
     if since is not None:
-        query = query.where(CARDS.c.update_seq > since)
-    rows = session.execute(query.order_by(CARDS.c.update_seq)).all()
+        query = query.where(tag > since)
+    rows = session.execute(query.order_by(tag)).all()
     if not rows:
         return None
     return UpdatedSerials([r.serial_number for r in rows], str(max(r.update_seq for r in rows)))

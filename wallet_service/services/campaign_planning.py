@@ -37,6 +37,7 @@ from .campaigns import segment_card_ids
 from .campaigns import send_campaign
 from .google import NOTIFICATIONS_PER_DAY
 from .outbox import id_set
+from .outbox import in_ids
 from .programs import get_program
 
 CARDS = LoyaltyCard.__table__
@@ -90,7 +91,7 @@ def reach(session: Session, merchant_id: int, program_id: int, segment: Segment,
         if google:
             spent = dict(session.execute(
                 select(GoogleNotification.card_id, func.count())
-                .where(GoogleNotification.card_id.in_(id_set(session, sorted(google))),
+                .where(in_ids(session, GoogleNotification.card_id, sorted(google)),
                        GoogleNotification.sent_at > now - dt.timedelta(hours=24))
                 .group_by(GoogleNotification.card_id)).all())
     google_ok = {c for c in google if spent.get(c, 0) < NOTIFICATIONS_PER_DAY}

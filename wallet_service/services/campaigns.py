@@ -39,7 +39,7 @@ from ..models import LoyaltyProgram
 from ..models import Member
 from . import webhooks
 from .outbox import bump_locked
-from .outbox import id_set
+from .outbox import in_ids
 from .programs import get_program
 
 CARDS = LoyaltyCard.__table__
@@ -112,7 +112,7 @@ def set_messages(session: Session, card_ids: list[int], text: str | dict[str, st
     rows = session.execute(
         select(CARDS.c.id, CARDS.c.version, CARDS.c.last_modified, CARDS.c.message,
                CARDS.c.message_i18n)
-        .where(CARDS.c.id.in_(id_set(session, card_ids))).order_by(CARDS.c.id)
+        .where(in_ids(session, CARDS.c.id, card_ids)).order_by(CARDS.c.id)
         .with_for_update()
     ).all()
     changed = [r for r in rows if (r.message, r.message_i18n) != (plain, texts)]

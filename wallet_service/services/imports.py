@@ -90,7 +90,7 @@ from .members import new_card_number
 from .members import new_referral_code
 from .members import normalize_phone
 from .merchants import time_zone_of
-from .outbox import value_set
+from .outbox import in_values
 from .programs import get_program
 
 MEMBERS = Member.__table__
@@ -545,7 +545,7 @@ def _not_enrolled(session: Session, program_id: int, rows: list[_Row],
         return rows
     taken = set(session.scalars(select(MEMBERS.c.phone).where(
         MEMBERS.c.program_id == program_id,
-        MEMBERS.c.phone.in_(value_set(session, [r.phone for r in rows], String)))))
+        in_values(session, MEMBERS.c.phone, [r.phone for r in rows], String))))
     report.existing += sum(1 for r in rows if r.phone in taken)
     return [r for r in rows if r.phone not in taken]
 
@@ -557,7 +557,7 @@ def _external_ids_free(session: Session, program_id: int, rows: list[_Row],
     wanted = [r.external_id for r in rows if r.external_id is not None]
     taken = set(session.scalars(select(MEMBERS.c.external_id).where(
         MEMBERS.c.program_id == program_id,
-        MEMBERS.c.external_id.in_(value_set(session, wanted, String))))) if wanted else set()
+        in_values(session, MEMBERS.c.external_id, wanted, String)))) if wanted else set()
     kept = []
     for row in rows:
         ext = row.external_id
@@ -664,13 +664,13 @@ def _unique_codes(session: Session, count: int) -> tuple[list[str], list[str]]:
         need = count - len(serials)
         candidates = {new_card_number() for _ in range(need)} - set(serials)
         taken = set(session.scalars(select(CARDS.c.serial_number).where(
-            CARDS.c.serial_number.in_(value_set(session, candidates, String)))))
+            in_values(session, CARDS.c.serial_number, candidates, String))))
         serials.extend(sorted(candidates - taken)[:need])
     while len(referrals) < count:
         need = count - len(referrals)
         candidates = {new_referral_code() for _ in range(need)} - set(referrals)
         taken = set(session.scalars(select(CARDS.c.referral_code).where(
-            CARDS.c.referral_code.in_(value_set(session, candidates, String)))))
+            in_values(session, CARDS.c.referral_code, candidates, String))))
         referrals.extend(sorted(candidates - taken)[:need])
     return serials, referrals
 

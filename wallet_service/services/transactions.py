@@ -38,8 +38,8 @@ from . import ledger
 from . import webhooks
 from .bonuses import grant_referral
 from .bonuses import referral_paid_with
-from .outbox import id_set
-from .outbox import value_set
+from .outbox import in_ids
+from .outbox import in_values
 
 TXN = ledger.TXN
 
@@ -187,7 +187,7 @@ def _lock_cards(session: Session, merchant_id: int, member_ids: set[int]
     :class:`.ledger.Deferred`."""
     rows = session.execute(
         select(*_OWN_COLUMNS, ledger.CARD.c.program_id)
-        .where(ledger.CARD.c.member_id.in_(id_set(session, sorted(member_ids))),
+        .where(in_ids(session, ledger.CARD.c.member_id, sorted(member_ids)),
                ledger.CARD.c.merchant_id == merchant_id)
         .order_by(ledger.CARD.c.id)
         .with_for_update()).all()
@@ -217,7 +217,7 @@ def _post_at_once(session: Session, merchant_id: int, items: Sequence[BatchItem]
                    for c in cards.values())
             or session.scalar(select(TXN.c.id).where(
                 TXN.c.merchant_id == merchant_id,
-                TXN.c.idempotency_key.in_(value_set(session, keys, String))).limit(1))
+                in_values(session, TXN.c.idempotency_key, keys, String)).limit(1))
             is not None):
         return None
     deferred = ledger.Deferred(events=webhooks.has_endpoints(session, merchant_id))

@@ -86,7 +86,7 @@ def claim(session: Session, *, now: dt.datetime, lease: dt.timedelta,
                EVENTS.c.message_id, EVENTS.c.type, EVENTS.c.payload)
         .join(ENDPOINTS, ENDPOINTS.c.id == DELIVERIES.c.endpoint_id)
         .join(EVENTS, EVENTS.c.id == DELIVERIES.c.event_id)
-        .where(DELIVERIES.c.id.in_(outbox.id_set(session, [r.target_id for r in rows])))
+        .where(outbox.in_ids(session, DELIVERIES.c.id, [r.target_id for r in rows]))
     )}
     claimed, dropped = [], []
     for job in rows:
@@ -101,7 +101,7 @@ def claim(session: Session, *, now: dt.datetime, lease: dt.timedelta,
             job.id, job.attempts + 1, row.delivery_id, row.endpoint_id, row.url, row.secret,
             row.message_id, row.type, body_of(row.payload)))
     if dropped:
-        session.execute(delete(JOBS).where(JOBS.c.id.in_(outbox.id_set(session, dropped))))
+        session.execute(delete(JOBS).where(outbox.in_ids(session, JOBS.c.id, dropped)))
     return claimed
 
 
@@ -161,7 +161,7 @@ def record_outcomes(session: Session, results: Sequence[tuple[Outgoing, Answer]]
     given_up = [f.job_id for f in failures
                 if not (f.transient and f.attempts < policy.max_attempts)]
     if given_up:
-        session.execute(delete(JOBS).where(JOBS.c.id.in_(outbox.id_set(session, given_up))))
+        session.execute(delete(JOBS).where(outbox.in_ids(session, JOBS.c.id, given_up)))
     return disabled
 
 
