@@ -173,7 +173,8 @@ def test_on_postgresql_a_commit_wakes_a_waiting_worker(app, api, client, apns, m
     assert wait_for(lambda: not _listening(app), seconds=5)  # its connection is closed
 
 
-def test_on_postgresql_the_wake_up_follows_the_commit_and_never_a_rollback(app, api):
+def test_on_postgresql_the_wake_up_follows_the_commit_and_never_a_rollback(app, api,
+                                                                         monkeypatch):
     """The writing transaction sends no NOTIFY (PostgreSQL would serialize the commits of
     all notifying transactions, WAL flush included): the process notifies once it has
     committed, on a connection of its own, and not at all after a rollback."""
@@ -199,9 +200,17 @@ def test_on_postgresql_the_wake_up_follows_the_commit_and_never_a_rollback(app, 
         def committed(conn):
             statements.append("COMMIT")
 
+        connection = Notifier._connection
+
+        def notifying(self):
+            statements.append("NOTIFY")  # on a connection of the notifier's own
+            return connection(self)
+
         event.listen(state.engine, "before_cursor_execute", seen)
         event.listen(state.engine, "commit", committed)
+        monkeypatch.setattr(Notifier, "_connection", notifying)
         earn(api, member)
+        monkeypatch.undo()
         event.remove(state.engine, "before_cursor_execute", seen)
         event.remove(state.engine, "commit", committed)
         notifying = [i for i, st in enumerate(statements) if "NOTIFY" in st]
@@ -233,6 +242,7 @@ def test_concurrent_wake_ups_share_notifications_and_none_is_missed(app):
         notifier.notify()
         assert listener.wait(2.0)  # a later call is never skipped
     finally:
+        notifier.close()
         listener.close()
 
 

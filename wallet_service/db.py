@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from contextlib import suppress
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 from typing import Any
@@ -77,6 +78,32 @@ def dialect_insert(session: Any, table: Any) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(table)
+
+
+@lru_cache
+def _postgres_compiled(statement: Any) -> Any:
+    """``statement`` compiled for psycopg (``%(name)s`` placeholders), once."""
+    from sqlalchemy.dialects import postgresql
+
+    return statement.compile(dialect=postgresql.psycopg.dialect())
+
+
+def first_row(session: Any, statement: Any, params: dict[str, Any], *,
+              binary: bool = False) -> Any:
+    """The first row (a named tuple, or None) of a hot path's ``SELECT``. On PostgreSQL it
+    goes straight through the session's connection, compiled once: a fraction of what
+    ``Session.execute`` costs in Python for a one-row look-up. Values come as the driver
+    reads them (no column types' conversions: ``UTCDateTime`` columns come back as they are
+    stored, aware), in binary format with ``binary``."""
+    if session.get_bind().dialect.name != "postgresql":
+        return session.execute(statement, params).first()
+    from psycopg.rows import namedtuple_row
+
+    driver = session.connection().connection.driver_connection
+    with driver.cursor(binary=binary, row_factory=namedtuple_row) as cursor:
+        compiled = _postgres_compiled(statement)
+        cursor.execute(str(compiled), compiled.construct_params(params))
+        return cursor.fetchone()
 
 
 class Base(DeclarativeBase):

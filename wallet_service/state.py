@@ -99,7 +99,12 @@ def build_state(settings: Settings) -> WalletState:
     stop_waking = None
     if engine.dialect.name == "postgresql":
         # On SQLite, ``serve`` has its web processes ring the worker's doorbell instead.
-        stop_waking = notify_after_commit(sessions, Notifier(engine))
+        notifier = Notifier(engine)
+        unhook = notify_after_commit(sessions, notifier)
+
+        def stop_waking() -> None:
+            unhook()
+            notifier.close()
     return WalletState(
         settings=settings,
         engine=engine,

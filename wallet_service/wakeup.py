@@ -18,11 +18,13 @@ reconnecting) delays a push, never loses it.
 from __future__ import annotations
 
 import logging
+import os
 import select
 import socket
 import threading
 import weakref
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 from typing import Protocol
 
@@ -133,14 +135,19 @@ def after_commit_that_changed(sessions: sessionmaker[Session], wake: Callable[[]
 
 
 class Notifier:
-    """Sends ``NOTIFY`` on ``outbox.CHANNEL`` in a transaction of its own, on a pooled
-    connection of ``engine`` (autocommit: a notification alone writes nothing to flush, so
-    it costs what a ``SELECT 1`` does). Threads that ask while a notification is being sent
-    share the next one: each call returns once a notification sent after it began has gone
-    out, so a worker woken by it sees the caller's commit."""
+    """Sends ``NOTIFY`` on ``outbox.CHANNEL`` in a transaction of its own, on a connection
+    of its own to ``engine``'s database (autocommit: a notification alone writes nothing to
+    flush, so it costs what a ``SELECT 1`` does), made on first use, again in a forked
+    process and after it breaks. Threads that ask while a notification is being sent share
+    the next one: each call returns once a notification sent after it began has gone out,
+    so a worker woken by it sees the caller's commit."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, engine: Engine, *, connect_timeout: float = 10.0) -> None:
+        url = engine.url.set(drivername="postgresql")
+        self._conninfo = url.render_as_string(hide_password=False)
+        self._connect_timeout = connect_timeout
+        self._conn: Any = None
+        self._pid = 0
         self._asked = 0  # calls so far
         self._covered = 0  # calls a sent notification came after
         self._counting = threading.Lock()
@@ -157,13 +164,40 @@ class Notifier:
             with self._counting:
                 upto = self._asked
             try:
-                with self._engine.connect().execution_options(
-                        isolation_level="AUTOCOMMIT") as conn:
-                    conn.exec_driver_sql(f"NOTIFY {CHANNEL}")
+                self._connection().execute(f"NOTIFY {CHANNEL}")
             except Exception as exc:  # noqa: BLE001 - a wake-up must not fail a request
                 log.warning("could not wake the workers: %s", exc)
+                self._close()
                 return
             self._covered = upto
+
+    def _connection(self) -> Any:
+        import psycopg
+
+        if self._conn is None or self._conn.closed or self._pid != os.getpid():
+            # A connection inherited from the parent process is the parent's: never used.
+            self._conn = psycopg.connect(self._conninfo, autocommit=True,
+                                         connect_timeout=max(1, int(self._connect_timeout)))
+            self._pid = os.getpid()
+            weakref.finalize(self, _close_in, self._conn, self._pid)
+        return self._conn
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            _close_in(self._conn, self._pid)
+        self._conn = None
+
+    def close(self) -> None:
+        with self._sending:
+            self._close()
+
+
+def _close_in(conn: Any, pid: int) -> None:
+    """Close ``conn`` if this is the process that opened it (closing a connection inherited
+    through ``fork`` would end the parent's session)."""
+    if pid == os.getpid():
+        with suppress(Exception):
+            conn.close()
 
 
 def notify_after_commit(sessions: sessionmaker[Session], notifier: Notifier

@@ -20,10 +20,8 @@ from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
-from psycopg.rows import namedtuple_row
 from sqlalchemy import and_
 from sqlalchemy import bindparam
 from sqlalchemy import case
@@ -32,7 +30,6 @@ from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import or_
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from ..apple import CardContent
@@ -46,6 +43,7 @@ from ..apple import localize_fields
 from ..apple import stamp_strip
 from ..config import Settings
 from ..db import dialect_insert
+from ..db import first_row
 from ..db import utcnow
 from ..errors import AuthenticationFailed
 from ..errors import ResourceNotFound
@@ -559,25 +557,11 @@ def _utc(moment: dt.datetime) -> dt.datetime:
         tzinfo=dt.UTC)
 
 
-@lru_cache
-def _postgres_compiled(statement: Any) -> Any:
-    """``statement`` compiled for psycopg (``%(name)s`` placeholders), once."""
-    return statement.compile(dialect=postgresql.psycopg.dialect())
-
-
 def _first_row(session: Session, statement: Any, params: dict[str, Any]) -> Any:
-    """The first row of a download look-up. On PostgreSQL the result comes in binary
-    format, straight through the session's connection: a pass's bytes in text format are
-    hex, twice their size, which the server spends more time writing than the query
-    takes (70 KB: 0.36 ms against 0.11 ms)."""
-    if session.get_bind().dialect.name != "postgresql":
-        return session.execute(statement, params).first()
-    driver = session.connection().connection.driver_connection
-    assert driver is not None
-    with driver.cursor(binary=True, row_factory=namedtuple_row) as cursor:
-        compiled = _postgres_compiled(statement)
-        cursor.execute(str(compiled), compiled.construct_params(params))
-        return cursor.fetchone()
+    """The first row of a download look-up, in binary format on PostgreSQL: a pass's bytes
+    in text format are hex, twice their size, which the server spends more time writing
+    than the query takes (70 KB: 0.36 ms against 0.11 ms)."""
+    return first_row(session, statement, params, binary=True)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from sqlalchemy import bindparam
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..db import first_row
 from ..db import utcnow
 from ..errors import AuthenticationFailed
 from ..errors import PermissionDenied
@@ -157,7 +158,7 @@ def authenticate(session: Session, raw: str) -> Caller:
     :raises AuthenticationFailed: unknown or revoked key.
     """
     digest = hash_api_key(raw)
-    row = session.execute(_KEY_BY_HASH, {"key_hash": digest}).first()
+    row = first_row(session, _KEY_BY_HASH, {"key_hash": digest})
     if row is None or not hmac.compare_digest(row.key_hash, digest):
         raise AuthenticationFailed("the API key is not valid")
     if row.revoked_at is not None:
