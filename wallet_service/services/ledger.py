@@ -70,6 +70,7 @@ from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from ..db import run
 from ..db import utcnow
 from ..errors import InsufficientBalance
 from ..errors import ResourceNotFound
@@ -391,7 +392,7 @@ def apply_change(
                           else card.last_modified),
     }
     if deferred is None:
-        session.execute(_UPDATE_CARD, card_values)
+        run(session, _UPDATE_CARD, card_values)
     if visible and deferred is None:
         publish_change(session, card.id, version, now)
     stored = details or None
@@ -412,7 +413,7 @@ def apply_change(
         return Entry(0, card.member_id, change.type, points, change.amount_minor,
                      change.reason, balance, tier, now, change.stamps, change.reference_id,
                      stored)
-    txn_id = session.execute(_INSERT_TXN, txn_values).scalar_one()
+    txn_id = run(session, _INSERT_TXN, txn_values)[0].id
     if lots and points > 0:
         # Points are valid through a date of the merchant's calendar, not the server's.
         today = local_date(now, time_zone_of(session, merchant_id))

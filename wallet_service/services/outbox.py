@@ -80,6 +80,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from ..db import dialect_insert
+from ..db import run
 from ..models import CardChange
 from ..models import CardUpdateTag
 from ..models import DeliveryJob
@@ -180,8 +181,8 @@ def next_last_modified(previous: dt.datetime | None, now: dt.datetime) -> dt.dat
 def publish_change(session: Session, card_id: int, version: int, now: dt.datetime) -> None:
     """Queue the change for the devices and wallets that show this card, with the id of
     the request that made it (``tracing``)."""
-    session.execute(_PUBLISH, {"card_id": card_id, "version": version, "created_at": now,
-                               "request_id": current_request_id()})
+    run(session, _PUBLISH, {"card_id": card_id, "version": version, "created_at": now,
+                            "request_id": current_request_id()})
     _wake_workers(session)
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..db import run
 from ..db import utcnow
 from ..errors import ResourceConflict
 from ..errors import ResourceNotFound
@@ -289,10 +290,9 @@ def _post(session: Session, merchant_id: int, member_id: int, data: Operation,
     # The key is looked up with the lock: a key that a concurrent request commits while this
     # one waits for the card is not seen, and its insert fails instead; the caller retries
     # then (``IntegrityError``, see post_transaction) and replays it.
-    card = session.execute(
-        ledger.LOCK_CARD_AND_KEY,
-        {"member_id": member_id, "merchant_id": merchant_id, "key": idempotency_key},
-    ).first()
+    rows = run(session, ledger.LOCK_CARD_AND_KEY,
+               {"member_id": member_id, "merchant_id": merchant_id, "key": idempotency_key})
+    card = rows[0] if rows else None
     if card is None:
         raise ResourceNotFound(f"member {member_id} not found", field="member_id")
     scope = ledger.IdempotencyScope.of(idempotency_key, operation, member_id, asdict(data))
