@@ -390,13 +390,20 @@ class Worker:
         queue's statistics are refreshed first, and every ``STATISTICS_EVERY`` seconds: a
         backlog this large arrived faster than autovacuum refreshes them."""
         refreshed = -self.STATISTICS_EVERY
+        total = since = self.SEQUENCE_BATCH  # the caller's first batch
         while not self._stopping.is_set():
-            if time.monotonic() - refreshed >= self.STATISTICS_EVERY:
+            # Refreshed too when the backlog sequenced since the last time has doubled what
+            # was there: the queue grows by thousands of jobs a second, and with statistics
+            # of a tenth of its size the planner looks up waiting jobs by scanning them all.
+            if (time.monotonic() - refreshed >= self.STATISTICS_EVERY
+                    or since >= total - since):
                 with self.sessions() as session:
                     outbox.refresh_statistics(session)
                     session.commit()
-                refreshed = time.monotonic()
+                refreshed, since = time.monotonic(), 0
             sequenced = self._sequence_batch()
+            total += sequenced
+            since += sequenced
             progress.put(sequenced)
             if sequenced < self.SEQUENCE_BATCH:
                 return

@@ -400,9 +400,20 @@ def _lock_waiting(session: Session, channel: str, targets: Any) -> None:
     session.execute(
         select(JOBS.c.id)
         .where(JOBS.c.channel == channel, JOBS.c.status == PENDING,
-               JOBS.c.target_id.in_(select(targets.c[0])))
+               _among(session, JOBS.c.target_id, select(targets.c[0])))
         .with_for_update()
     )
+
+
+def _among(session: Session, column: Any, subquery: Select[Any]) -> ColumnElement[bool]:
+    """``column IN (subquery)``; on PostgreSQL ``column = ANY(ARRAY(subquery))``, which is
+    planned as a look-up per value (or a hashed filter) whatever the statistics say. With
+    those of a queue that was empty when last analyzed, ``IN`` was planned as a nested loop
+    over every waiting job for each device: 0.34 s for a batch of 500 cards against 2,500
+    waiting jobs."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(func.array(subquery.scalar_subquery()))
+    return column.in_(subquery)
 
 
 def _queue_pushes(session: Session, devices: Any, now: dt.datetime,
@@ -418,7 +429,7 @@ def _queue_pushes(session: Session, devices: Any, now: dt.datetime,
         newest = (
             select(func.max(JOBS.c.id).label("id"))
             .where(JOBS.c.channel == APNS, JOBS.c.status == SENT, JOBS.c.available_at > now,
-                   JOBS.c.target_id.in_(select(device)),
+                   _among(session, JOBS.c.target_id, select(device)),
                    ~_waiting(APNS, JOBS.c.target_id))
             .group_by(JOBS.c.target_id)
             .subquery()
