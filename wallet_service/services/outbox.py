@@ -66,6 +66,7 @@ from sqlalchemy import and_
 from sqlalchemy import any_
 from sqlalchemy import bindparam
 from sqlalchemy import case
+from sqlalchemy import cast
 from sqlalchemy import delete
 from sqlalchemy import exists
 from sqlalchemy import func
@@ -94,6 +95,7 @@ from ..push import Outcome
 from ..push import PushResult
 from ..push import backoff_delay
 from ..tracing import current_request_id
+from . import bulk
 from . import wallet_events
 from .wake import CHANGED as CHANGED  # the wake-up's names, read here by ``wakeup``
 from .wake import CHANNEL as CHANNEL
@@ -133,8 +135,20 @@ def value_set(session: Session, values: Iterable[Any], type_: Any) -> Select[Any
     an index; an expanded ``IN`` of thousands of parameters is filtered row by row."""
     listed = list(values)
     if session.get_bind().dialect.name == "postgresql":
-        return select(func.unnest(bindparam(None, listed, type_=ARRAY(type_))))
+        return select(func.unnest(_postgres_array(listed, type_)))
     return select(func.json_each(bindparam(None, json.dumps(listed))).table_valued("value").c.value)
+
+
+def _postgres_array(values: list[Any], type_: Any) -> Any:
+    """``values`` as one PostgreSQL array parameter. Integers go as one comma-separated
+    text that the server splits (``string_to_array``): the driver writes an array element
+    by element in Python, 0.8 ms for 2,000 ids against 0.02 ms for the joined text, and a
+    fan-out's claims and records send several such sets per batch."""
+    if type_ is BigInteger or isinstance(type_, BigInteger):
+        joined = ",".join(str(int(v)) for v in values)
+        return cast(func.string_to_array(bindparam(None, joined, type_=Text), ","),
+                    ARRAY(BigInteger))
+    return bindparam(None, values, type_=ARRAY(type_))
 
 
 def in_ids(session: Session, column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
@@ -152,7 +166,7 @@ def in_values(session: Session, column: Any, values: Iterable[Any], type_: Any
     all of that merchant's rows."""
     listed = list(values)
     if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, listed, type_=ARRAY(type_)))
+        return column == any_(_postgres_array(listed, type_))
     return column.in_(value_set(session, listed, type_))
 
 
@@ -622,7 +636,7 @@ def record_outcomes(
     as the device's ``sent`` row until ``window`` has passed (see :func:`sequence_changes`)."""
     if not results:
         return
-    session.execute(insert(PushAttempt.__table__), [
+    bulk.insert(session, PushAttempt.__table__, [
         {"device_id": c.device_id, "token_prefix": c.push_token[:8], "status": r.status,
          "reason": (r.reason or "")[:100] or None, "outcome": r.outcome.value,
          "apns_id": r.apns_id, "created_at": now}
