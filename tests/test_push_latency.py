@@ -393,7 +393,7 @@ def test_a_fan_out_split_into_batches_pushes_each_device_once_and_signs_after_th
     expected = _bulk_cards(app, api.merchant_id, program["id"], 500)
     with ApnsStandIn(certs=apns_certs, topic=PASS_TYPE, max_concurrent_streams=100) as standin:
         worker = make_worker(apns=standin, push_debounce_seconds=1.0, apns_connections=3)
-        worker.BATCH, worker.SEQUENCE_BATCH = 200, 150
+        worker.BATCH, worker.FIRST_SEQUENCE_BATCH, worker.SEQUENCE_BATCH = 200, 120, 150
         worker.pass_factory = factory = PassFactory(worker.settings)
         pushed_when_signing = []
         sign = factory._sign

@@ -68,6 +68,9 @@ class Worker:
     SIGN_BEFORE_PUSH = 100
     #: Changes sequenced in one transaction.
     SEQUENCE_BATCH = 2000
+    #: Changes a pass sequences before its first claim: fewer than a batch, so that a large
+    #: fan-out's first pushes leave while the rest is sequenced beside them.
+    FIRST_SEQUENCE_BATCH = 500
     #: While a backlog is sequenced, how often the queue's statistics are refreshed
     #: (:func:`.services.outbox.refresh_statistics`), in seconds.
     STATISTICS_EVERY = 10.0
@@ -310,10 +313,10 @@ class Worker:
             total += n
         return total + n
 
-    def _sequence_batch(self) -> int:
+    def _sequence_batch(self, limit: int | None = None) -> int:
         with self.sessions() as session:
             n = outbox.sequence_changes(session, now=self.clock(), debounce=self.window,
-                                        limit=self.SEQUENCE_BATCH)
+                                        limit=limit or self.SEQUENCE_BATCH)
             session.commit()
         return n
 
@@ -344,7 +347,7 @@ class Worker:
             # once; a larger backlog is sequenced on a thread of its own while this one
             # claims what is due (as another worker would: the queue is shared).
             sequencing: Future[None] | None = None
-            if self._sequence_batch() == self.SEQUENCE_BATCH:
+            if self._sequence_batch(self.FIRST_SEQUENCE_BATCH) == self.FIRST_SEQUENCE_BATCH:
                 sequencing = senders.submit(self._sequence_rest, progress)
             first = True
             while True:
@@ -390,7 +393,7 @@ class Worker:
         queue's statistics are refreshed first, and every ``STATISTICS_EVERY`` seconds: a
         backlog this large arrived faster than autovacuum refreshes them."""
         refreshed = -self.STATISTICS_EVERY
-        total = since = self.SEQUENCE_BATCH  # the caller's first batch
+        total = since = self.FIRST_SEQUENCE_BATCH  # the caller's first batch
         while not self._stopping.is_set():
             # Refreshed too when the backlog sequenced since the last time has doubled what
             # was there: the queue grows by thousands of jobs a second, and with statistics
