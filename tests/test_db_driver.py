@@ -46,8 +46,9 @@ def test_a_failed_statement_rolls_back_and_the_connection_serves_the_next(app, a
     with sessions() as s:
         key_hash = s.scalar(select(ApiKey.key_hash).limit(1))
         with pytest.raises(IntegrityError):
-            run(s, insert(ApiKey.__table__), {"merchant_id": api.merchant_id,
-                                              "key_hash": key_hash, "scope": "full"})
+            run(s, insert(ApiKey.__table__), {"merchant_id": api.merchant_id, "name": "again",
+                                              "prefix": "again", "key_hash": key_hash,
+                                              "scope": "full"})
         s.rollback()
         rows = run(s, ledger.LOCK_CARD_AND_KEY, {"member_id": member["id"],
                                                  "merchant_id": api.merchant_id, "key": None})
@@ -55,3 +56,18 @@ def test_a_failed_statement_rolls_back_and_the_connection_serves_the_next(app, a
         s.rollback()
     assert api.post(f"/members/{member['id']}/transactions",
                     {"type": "earn", "points": 3}).status_code == 201
+
+
+def test_the_driver_path_sees_what_the_session_has_pending(app, api, session):
+    """Like an ORM statement, a statement on the driver path is run after the session's
+    pending objects are written (on SQLite it is an ORM statement)."""
+    from wallet_service.db import first_row
+    from wallet_service.services.merchants import _KEY_BY_HASH
+
+    session.add(ApiKey(merchant_id=api.merchant_id, name="pending", prefix="pending",
+                       key_hash="f" * 64, scope="full"))
+    row = first_row(session, _KEY_BY_HASH, {"key_hash": "f" * 64})
+    assert row is not None and row.merchant_id == api.merchant_id
+    assert [r.key_hash for r in run(session, select(ApiKey.__table__).where(
+        ApiKey.key_hash == "f" * 64), {})] == ["f" * 64]
+    session.rollback()

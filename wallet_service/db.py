@@ -111,6 +111,8 @@ def run(session: Any, statement: Any, params: dict[str, Any]) -> list[Any]:
     from sqlalchemy.exc import DBAPIError
     from sqlalchemy.sql.dml import Insert
 
+    if session.autoflush:  # as an ORM statement would: pending objects are written first
+        session.flush()
     keys = tuple(sorted(params)) if isinstance(statement, Insert) else None
     compiled = _postgres_compiled(statement, keys)
     if compiled.insert_prefetch or compiled.update_prefetch:  # defaults made in Python
@@ -139,13 +141,21 @@ def first_row(session: Any, statement: Any, params: dict[str, Any], *,
     stored, aware), in binary format with ``binary``."""
     if session.get_bind().dialect.name != "postgresql":
         return session.execute(statement, params).first()
+    from psycopg import Error
     from psycopg.rows import namedtuple_row
+    from sqlalchemy.exc import DBAPIError
 
+    if session.autoflush:
+        session.flush()
+    compiled = _postgres_compiled(statement)
+    sql, values = str(compiled), compiled.construct_params(params)
     driver = session.connection().connection.driver_connection
-    with driver.cursor(binary=binary, row_factory=namedtuple_row) as cursor:
-        compiled = _postgres_compiled(statement)
-        cursor.execute(str(compiled), compiled.construct_params(params))
-        return cursor.fetchone()
+    try:
+        with driver.cursor(binary=binary, row_factory=namedtuple_row) as cursor:
+            cursor.execute(sql, values)
+            return cursor.fetchone()
+    except Error as exc:
+        raise DBAPIError.instance(sql, values, exc, Error) from exc
 
 
 class Base(DeclarativeBase):
